@@ -1,0 +1,147 @@
+"""Image and label operations with the official semantics (PIL in place of skimage)."""
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+_RESAMPLE = {3: Image.BICUBIC, 0: Image.NEAREST, 1: Image.BILINEAR}
+
+
+def pil_resize(img: np.ndarray, size: tuple[int, int], order: int) -> np.ndarray:
+    """Resize an HxW[xC] uint8 array to ``size`` = (height, width); order 3 bicubic, 0 nearest."""
+    if size[0] == img.shape[0] and size[1] == img.shape[1]:
+        return img
+    return np.asarray(Image.fromarray(img).resize((size[1], size[0]), _RESAMPLE[order]))
+
+
+def pil_rescale(img: np.ndarray, scale: float, order: int) -> np.ndarray:
+    height, width = img.shape[:2]
+    return pil_resize(img, (int(np.round(height * scale)), int(np.round(width * scale))), order)
+
+
+def random_resize_long(img: np.ndarray, min_long: int, max_long: int) -> np.ndarray:
+    """Resize so the long side is a random length in [min_long, max_long] (bicubic)."""
+    target_long = random.randint(min_long, max_long)
+    h, w = img.shape[:2]
+    scale = target_long / (h if w < h else w)
+    return pil_rescale(img, scale, 3)
+
+
+def random_scale(img, scale_range: Sequence[float], order):
+    """Rescale one array, or a tuple of arrays with one order each, by one random factor."""
+    target_scale = scale_range[0] + random.random() * (scale_range[1] - scale_range[0])
+    if isinstance(img, tuple):
+        return tuple(pil_rescale(i, target_scale, o) for i, o in zip(img, order))
+    return pil_rescale(img, target_scale, order)
+
+
+def random_lr_flip(img):
+    if bool(random.getrandbits(1)):
+        if isinstance(img, tuple):
+            return tuple(np.ascontiguousarray(np.fliplr(m)) for m in img)
+        return np.ascontiguousarray(np.fliplr(img))
+    return img
+
+
+def get_random_crop_box(imgsize: tuple[int, int], cropsize: int) -> tuple[int, ...]:
+    """Container and image windows of a random crop; small images are placed at random inside."""
+    h, w = imgsize
+    ch, cw = min(cropsize, h), min(cropsize, w)
+    w_space, h_space = w - cropsize, h - cropsize
+    if w_space > 0:
+        cont_left, img_left = 0, random.randrange(w_space + 1)
+    else:
+        cont_left, img_left = random.randrange(-w_space + 1), 0
+    if h_space > 0:
+        cont_top, img_top = 0, random.randrange(h_space + 1)
+    else:
+        cont_top, img_top = random.randrange(-h_space + 1), 0
+    return cont_top, cont_top + ch, cont_left, cont_left + cw, img_top, img_top + ch, img_left, img_left + cw
+
+
+def _container(img: np.ndarray, cropsize: int, fill) -> np.ndarray:
+    shape = (cropsize, cropsize) + tuple(img.shape[2:])
+    return np.full(shape, fill, dtype=img.dtype)
+
+
+def random_crop(images, cropsize: int, default_values):
+    """Crop one array or a tuple of arrays at the same random window, padding with ``default_values``."""
+    single = isinstance(images, np.ndarray)
+    if single:
+        images, default_values = (images,), (default_values,)
+    box = get_random_crop_box(images[0].shape[:2], cropsize)
+    out = []
+    for img, fill in zip(images, default_values):
+        cont = _container(img, cropsize, fill)
+        cont[box[0]:box[1], box[2]:box[3]] = img[box[4]:box[5], box[6]:box[7]]
+        out.append(cont)
+    return out[0] if single else tuple(out)
+
+
+def top_left_crop(img: np.ndarray, cropsize: int, default_value) -> np.ndarray:
+    h, w = img.shape[:2]
+    cont = _container(img, cropsize, default_value)
+    cont[:min(cropsize, h), :min(cropsize, w)] = img[:cropsize, :cropsize]
+    return cont
+
+
+def HWC_to_CHW(img: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(img, (2, 0, 1)))
+
+
+def get_strided_size(orig_size: Sequence[int], stride: int) -> tuple[int, int]:
+    """Size of a feature map at ``stride`` (ceil division), as in the official code."""
+    return (orig_size[0] - 1) // stride + 1, (orig_size[1] - 1) // stride + 1
+
+
+def get_strided_up_size(orig_size: Sequence[int], stride: int) -> tuple[int, int]:
+    strided_size = get_strided_size(orig_size, stride)
+    return strided_size[0] * stride, strided_size[1] * stride
+
+
+# Dense CRF ------------------------------------------------------------------
+
+def _label_unary(labels: np.ndarray, n_labels: int, gt_prob: float) -> np.ndarray:
+    """pydensecrf's ``unary_from_labels(zero_unsure=False)``: -log p with p = gt_prob at the label."""
+    if n_labels < 2:
+        raise ValueError("a dense CRF needs at least two labels")
+    flat = labels.reshape(-1)
+    unary = np.full((n_labels, flat.size), -np.log((1.0 - gt_prob) / (n_labels - 1)), dtype=np.float32)
+    unary[flat, np.arange(flat.size)] = -np.log(gt_prob)
+    return unary
+
+
+def _crf_with_pairwise(img: np.ndarray, n_labels: int):
+    import pydensecrf.densecrf as dcrf
+
+    h, w = img.shape[:2]
+    d = dcrf.DenseCRF2D(w, h, n_labels)
+    d.addPairwiseGaussian(sxy=3, compat=3)
+    d.addPairwiseBilateral(sxy=50, srgb=5, rgbim=np.array(img, dtype=np.uint8, order="C"), compat=10)
+    return d
+
+
+def _infer(d, labels: np.ndarray, n_labels: int, gt_prob: float, t: int) -> np.ndarray:
+    d.setUnaryEnergy(np.ascontiguousarray(_label_unary(labels, n_labels, gt_prob)))
+    q = np.asarray(d.inference(t)).reshape((n_labels,) + labels.shape)
+    return np.argmax(q, axis=0)
+
+
+def crf_inference_label(img: np.ndarray, labels: np.ndarray, t: int = 10, n_labels: int = 21,
+                        gt_prob: float = 0.7) -> np.ndarray:
+    """Refine a hard label map with a dense CRF (official signature and parameters)."""
+    return _infer(_crf_with_pairwise(img, n_labels), labels, n_labels, gt_prob, t)
+
+
+def crf_inference_label_pair(img: np.ndarray, labels_a: np.ndarray, labels_b: np.ndarray, t: int = 10,
+                             n_labels: int = 21, gt_prob: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
+    """Two CRF refinements of the same image that share one pairwise lattice.
+
+    Inference restarts from the unary every time, so swapping the unary on a
+    built CRF gives the labels of two separate CRFs at the cost of one lattice.
+    """
+    d = _crf_with_pairwise(img, n_labels)
+    return _infer(d, labels_a, n_labels, gt_prob, t), _infer(d, labels_b, n_labels, gt_prob, t)

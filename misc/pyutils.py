@@ -1,0 +1,79 @@
+"""Small helpers shared by the driver and the steps: logging, timing, meters."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+
+
+def str2bool(v: str | bool) -> bool:
+    """argparse type for the official ``--x_pass True`` flags."""
+    if isinstance(v, bool):
+        return v
+    if v.lower() in ("yes", "true", "t", "y", "1"):
+        return True
+    if v.lower() in ("no", "false", "f", "n", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"boolean value expected, got {v!r}")
+
+
+class Logger:
+    """Tee stdout into a log file, as the official driver does."""
+
+    def __init__(self, path: str):
+        self.terminal = sys.stdout
+        self.log = open(path, "a", buffering=1)
+        sys.stdout = self
+
+    def write(self, message: str) -> None:
+        self.terminal.write(message)
+        self.log.write(message)
+
+    def flush(self) -> None:
+        self.terminal.flush()
+        self.log.flush()
+
+    def isatty(self) -> bool:
+        return self.terminal.isatty()
+
+    def close(self) -> None:
+        sys.stdout = self.terminal
+        self.log.close()
+
+
+class AverageMeter:
+    """Running means of named scalars; ``pop`` returns a mean and resets it."""
+
+    def __init__(self):
+        self._sum: dict[str, float] = defaultdict(float)
+        self._count: dict[str, int] = defaultdict(int)
+
+    def add(self, values: dict[str, float]) -> None:
+        for k, v in values.items():
+            self._sum[k] += float(v)
+            self._count[k] += 1
+
+    def get(self, key: str) -> float:
+        return self._sum[key] / max(self._count[key], 1)
+
+    def pop(self, key: str) -> float:
+        value = self.get(key)
+        self._sum[key], self._count[key] = 0.0, 0
+        return value
+
+
+class Timer:
+    """Context manager that prints how long a step took."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.elapsed = 0.0
+
+    def __enter__(self) -> "Timer":
+        self.start = time.time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.elapsed = time.time() - self.start
+        print(f"{self.label} {self.elapsed:.1f}s", flush=True)

@@ -1,0 +1,71 @@
+"""The activation manipulation network (AMN); module names match the released ``res50_amn`` checkpoint."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from misc import torchutils
+from net import resnet50
+
+
+class _ASPP(nn.Module):
+    """Atrous spatial pyramid pooling whose branch outputs are summed."""
+
+    def __init__(self, in_ch: int, out_ch: int, rates):
+        super().__init__()
+        for i, rate in enumerate(rates):
+            self.add_module(f"c{i}", nn.Conv2d(in_ch, out_ch, 3, 1, padding=rate, dilation=rate, bias=True))
+        for m in self.children():
+            nn.init.normal_(m.weight, mean=0, std=0.01)
+            nn.init.constant_(m.bias, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(stage(x) for stage in self.children())
+
+
+class Net(nn.Module):
+    """Per-pixel classifier over background + classes, conditioned on the image-level label.
+
+    ``dropout_at_inference=True`` reproduces the official code, whose ``train()``
+    override never calls ``nn.Module.train`` and so leaves dropout active in eval.
+    """
+
+    def __init__(self, n_classes: int = 20, dropout_at_inference: bool = False):
+        super().__init__()
+        self.dropout_at_inference = dropout_at_inference
+        self.resnet50 = resnet50.resnet50(strides=(2, 2, 2, 1))
+        r = self.resnet50
+        self.stage1 = nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool, r.layer1)
+        self.stage2 = nn.Sequential(r.layer2)
+        self.stage3 = nn.Sequential(r.layer3)
+        self.stage4 = nn.Sequential(r.layer4)
+        self.label_enc = nn.Linear(n_classes, 2048)
+        self.classifier = nn.Sequential(nn.Dropout(0.1), _ASPP(2048, n_classes + 1, rates=(6, 12, 18, 24)))
+        self.backbone = nn.ModuleList([self.stage1, self.stage2, self.stage3, self.stage4])
+        self.newly_added = nn.ModuleList([self.classifier, self.label_enc])
+
+    def features(self, img: torch.Tensor, label_cls: torch.Tensor) -> torch.Tensor:
+        y = self.label_enc(label_cls.to(img.dtype)).unsqueeze(-1).unsqueeze(-1)
+        x = self.stage4(self.stage3(self.stage2(self.stage1(img))))
+        return x * y
+
+    def forward(self, img: torch.Tensor, label_cls: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(img, label_cls))
+
+    def train(self, mode: bool = True) -> "Net":
+        super().train(mode)
+        if self.dropout_at_inference:
+            self.classifier[0].train(True)
+        torchutils.freeze_stem(self.resnet50)
+        return self
+
+    def trainable_parameters(self) -> tuple[list, list]:
+        return list(self.backbone.parameters()), list(self.newly_added.parameters())
+
+
+class CAM(Net):
+    """Logits of an image and its flip (a batch of two), averaged."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logit = self.classifier(self.features(x, y))
+        return (logit[0] + logit[1].flip(-1)) / 2

@@ -1,0 +1,60 @@
+"""Train the multi-label classifier whose class activation maps start the pipeline."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from misc import pyutils, torchutils, training
+from voc12 import dataloader as vocdata
+
+
+def validate(model, data_loader, device) -> float:
+    """Mean multilabel soft-margin loss on the validation list."""
+    meter = pyutils.AverageMeter()
+    model.eval()
+    with torch.no_grad():
+        for pack in data_loader:
+            x = model(pack["img"].to(device))
+            meter.add({"loss": F.multilabel_soft_margin_loss(x, pack["label"].to(device)).item()})
+    model.train()
+    loss = meter.pop("loss")
+    print(f"validation loss: {loss:.4f}", flush=True)
+    return loss
+
+
+def run(args) -> None:
+    device = torchutils.resolve_device(args.device)
+    model = training.build_network(args.cam_network, "Net")
+    training.init_backbone(model, args.backbone_weights)
+    train_dataset = vocdata.VOC12ClassificationDataset(
+        args.train_list, voc12_root=args.voc12_root, resize_long=tuple(args.cam_resize_long), hor_flip=True,
+        crop_size=args.cam_crop_size, crop_method="random", cls_labels=args.cls_labels)
+    loader = training.train_loader(train_dataset, args.cam_batch_size, args.num_workers, device)
+    val_dataset = vocdata.VOC12ClassificationDataset(args.val_list, voc12_root=args.voc12_root,
+                                                     crop_size=args.cam_crop_size, cls_labels=args.cls_labels)
+    val_loader = DataLoader(val_dataset, batch_size=args.cam_batch_size, shuffle=False,
+                            num_workers=args.num_workers, drop_last=len(val_dataset) >= args.cam_batch_size)
+    max_step = (len(train_dataset) // args.cam_batch_size) * args.cam_num_epoches
+    backbone_params, new_params = model.trainable_parameters()
+    optimizer = torchutils.PolyOptimizer([
+        {"params": backbone_params, "lr": args.cam_learning_rate, "weight_decay": args.cam_weight_decay},
+        {"params": new_params, "lr": 10 * args.cam_learning_rate, "weight_decay": args.cam_weight_decay},
+    ], lr=args.cam_learning_rate, weight_decay=args.cam_weight_decay, max_step=max_step)
+    model.to(device)
+    start = training.try_resume(args.cam_weights_name, model, optimizer, device)
+    model.train()
+    for ep in range(start, args.cam_num_epoches):
+        pbar = tqdm(loader, desc=f"train_cam {ep + 1}/{args.cam_num_epoches}", dynamic_ncols=True)
+        for pack in pbar:
+            with training.autocast(device, args.amp):
+                x = model(pack["img"].to(device, non_blocking=True))
+            loss = F.multilabel_soft_margin_loss(x.float(), pack["label"].to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            pbar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{optimizer.param_groups[0]['lr']:.4f}")
+        validate(model, val_loader, device)
+        training.save_resume(args.cam_weights_name, model, optimizer, ep + 1, args)
+    training.save_final(args.cam_weights_name, model)
