@@ -12,7 +12,7 @@ TOY = dict(seed=0, num_train=240, num_val=40, size=128)
 PRESET = dict(
     device="cpu", backbone_weights="none", num_workers=2,
     cam_crop_size=128, cam_resize_long=(112, 160), cam_batch_size=16, cam_num_epoches=8,
-    cam_scales=(1.0, 0.5, 1.5),
+    cam_scales=(1.0, 0.5),
     amn_crop_size=128, amn_batch_size=16, amn_num_epoches=3, amn_new_lr=1e-3, amn_backbone_lr=1e-4,
     amn_eval_every_epoch=False,
     irn_crop_size=128, irn_batch_size=16, irn_num_epoches=3,

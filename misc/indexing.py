@@ -59,6 +59,9 @@ class PathIndex:
         full_indices = np.arange(size[0] * size[1], dtype=np.int64).reshape(size[0], size[1])
         rf = self.radius_floor
         cropped_height, cropped_width = size[0] - rf, size[1] - 2 * rf
+        if cropped_height <= 0 or cropped_width <= 0:
+            raise ValueError(f"a {size[0]}x{size[1]} feature grid is too small for radius {self.radius}: it needs "
+                             f"more than {rf} rows and {2 * rf} columns (for IRN, a crop above {8 * rf} pixels)")
         path_indices = []
         for paths in self.search_paths:
             path_indices.append(np.array([

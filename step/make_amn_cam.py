@@ -1,0 +1,50 @@
+"""AMN activation maps: multi-scale, flip-averaged softmax over background + the image's classes,
+min-max normalised where the seed is not background (official make_amn_cam)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from misc import camutils, imutils, training
+from misc.fileio import load_png
+
+
+def _forward(model, img, label):
+    return model(img, label.unsqueeze(0).expand(img.size(0), label.numel()))
+
+
+def amn_postprocess(strided: torch.Tensor, high_res: torch.Tensor, label: torch.Tensor, seed: np.ndarray):
+    """From scale-averaged logits to (keys, strided maps, full-size maps) of the foreground classes.
+
+    Softmax over all classes, keep background + the image's classes, then min-max normalise each
+    kept map where the seed (nearest-resized) is not background.
+    """
+    valid_cat = torch.nonzero(label)[:, 0].cpu()
+    keys = torch.cat([torch.zeros(1, dtype=torch.long), valid_cat + 1])
+    maps = []
+    for logit in (strided, high_res):
+        prob = F.softmax(logit, dim=0)[keys.to(logit.device)].cpu().numpy()
+        seed_here = np.asarray(Image.fromarray(seed).resize(prob.shape[:0:-1], Image.NEAREST))
+        not_bg = np.broadcast_to(seed_here != 0, prob.shape)
+        prob[not_bg] = camutils.min_max_normalize(prob)[not_bg]
+        maps.append(prob[1:])  # background row: only its foreground rows are used downstream
+    return valid_cat.numpy(), maps[0], maps[1]
+
+
+def _postprocess(outputs, pack, args):
+    size = pack["size"]
+    strided = camutils.resize_sum(outputs, imutils.get_strided_size(size, 4)) / len(outputs)
+    high_res = camutils.resize_sum(outputs, tuple(size))[:, :size[0], :size[1]] / len(outputs)
+    seed = load_png(f"{args.ir_label_out_dir}/{pack['name']}.png")
+    return amn_postprocess(strided, high_res, pack["label"], seed)
+
+
+MAKER = camutils.MapMaker(forward=_forward, postprocess=_postprocess)
+
+
+def run(args) -> None:
+    model = training.build_network(args.amn_network, "CAM", dropout_at_inference=args.amn_dropout_at_inference)
+    print(f"loaded {training.load_weights(model, args.amn_weights_name)}")
+    camutils.run_make(model, MAKER, args, args.amn_cam_out_dir, "make_amn_cam")

@@ -1,0 +1,173 @@
+"""Threshold-robustness report from whatever stages have run: a curve, tables and overlays.
+
+Writes <result_dir>/report/: threshold_curve.png, summary.md, report.json and overlays/*.png.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from misc import camutils, evaluation
+from misc.fileio import atomic_open, cam_path, load_cam, load_png
+from voc12 import dataloader as vocdata
+
+STAGES = {"cam": "CAM", "amn_cam": "AMN CAM", "sem_seg": "final mask"}
+TILE = 160
+
+
+def load_records(result_dir: Path) -> dict[str, dict]:
+    return {s: json.loads((result_dir / f"{s}.json").read_text())
+            for s in STAGES if (result_dir / f"{s}.json").is_file()}
+
+
+def plot_threshold_curve(records: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    for stage, colour in (("cam", "tab:blue"), ("amn_cam", "tab:red")):
+        rec = records.get(stage)
+        if rec is None:
+            continue
+        sw = rec["sweep"]
+        ax.plot(sw["thresholds"], [100 * m for m in sw["miou"]], color=colour, label=STAGES[stage])
+        ax.plot([rec["threshold"]], [100 * rec["miou"]], "o", color=colour)
+        ax.axvspan(sw["low"], sw["high"], color=colour, alpha=0.12)
+    if "sem_seg" in records:
+        ax.axhline(100 * records["sem_seg"]["miou"], color="tab:green", ls="--", label="final mask")
+    ax.set_xlabel("background threshold")
+    ax.set_ylabel("mIoU (%)")
+    ax.set_title("mIoU against the background threshold (dots: defaults; bands: within 1 point of best)",
+                 fontsize=8)
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_open(path) as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)
+
+
+def seed_quality(args, seed_dir: str, names: list[str]) -> dict | None:
+    """Precision of the confident (non-255) seed pixels against the ground truth, and the 255 fraction."""
+    correct = confident = unsure = total = 0
+    for name in names:
+        path = Path(seed_dir) / f"{name}.png"
+        if not path.is_file():
+            return None
+        seed, gt = load_png(path), camutils.load_gt(args, name)
+        valid = gt != 255
+        conf = (seed != 255) & valid
+        correct += int((seed[conf] == gt[conf]).sum())
+        confident += int(conf.sum())
+        unsure += int((seed == 255).sum())
+        total += seed.size
+    if total == 0:
+        return None
+    return {"precision": correct / max(confident, 1), "ignored_fraction": unsure / total}
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def summary_markdown(records: dict, seeds: dict, missing: list[str]) -> str:
+    lines = ["# Threshold-robustness report", ""]
+    if missing:
+        lines += [f"Missing stages (not run yet): {', '.join(missing)}.", ""]
+    lines += ["| stage | mIoU at default threshold | best threshold | best mIoU | robust interval (within 1 point) |",
+              "|---|---|---|---|---|"]
+    for stage, rec in records.items():
+        sw = rec.get("sweep")
+        best = (f"{sw['best_threshold']:.2f}", _fmt(sw["best_miou"]),
+                f"{sw['width']:.2f} ([{sw['low']:.2f}, {sw['high']:.2f}])") if sw else ("-", "-", "-")
+        lines.append(f"| {STAGES[stage]} | {_fmt(rec['miou'])} @ {rec['threshold']:.2f} | {' | '.join(best)} |")
+    lines += ["", "## Per-class IoU (%)", "", "| class | " + " | ".join(STAGES[s] for s in records) + " |",
+              "|---|" + "---|" * len(records)]
+    classes = next(iter(records.values()))["per_class_iou"] if records else {}
+    for c in classes:
+        vals = [records[s]["per_class_iou"].get(c) for s in records]
+        if any(v is not None for v in vals):
+            lines.append(f"| {c} | " + " | ".join(_fmt(v) for v in vals) + " |")
+    if seeds:
+        lines += ["", "## Seed quality", "", "| seeds | precision of confident pixels | pixels marked 255 |",
+                  "|---|---|---|"]
+        lines += [f"| {k} | {_fmt(v['precision'])} | {_fmt(v['ignored_fraction'])} |" for k, v in seeds.items()]
+    for stage, rec in records.items():
+        if rec.get("worst_images"):
+            lines += ["", f"## Worst images: {STAGES[stage]}", "", "| image | mIoU |", "|---|---|"]
+            lines += [f"| {w['name']} | {_fmt(w['miou'])} |" for w in rec["worst_images"]]
+    return "\n".join(lines) + "\n"
+
+
+# overlays -------------------------------------------------------------------------
+
+def _tile(arr: np.ndarray | None) -> np.ndarray:
+    if arr is None:
+        return np.full((TILE, TILE, 3), 128, np.uint8)
+    return np.asarray(Image.fromarray(arr).resize((TILE, TILE), Image.NEAREST))
+
+
+def _colour_mask(mask: np.ndarray) -> np.ndarray:
+    return vocdata.voc_palette()[mask]
+
+
+def _heat(img: np.ndarray, cam_dir: str, name: str) -> np.ndarray | None:
+    path = cam_path(cam_dir, name)
+    if not path.is_file():
+        return None
+    import matplotlib
+
+    cams = load_cam(path)["high_res"]
+    heat = cams.max(0) if len(cams) else np.zeros(img.shape[:2], np.float32)
+    rgb = (matplotlib.colormaps["jet"](np.clip(heat, 0, 1))[..., :3] * 255).astype(np.float32)
+    return (0.5 * img + 0.5 * rgb).astype(np.uint8)
+
+
+def _png_or_none(path: Path) -> np.ndarray | None:
+    return _colour_mask(load_png(path)) if path.is_file() else None
+
+
+def overlay_row(args, name: str) -> np.ndarray:
+    """image | ground truth | CAM | AMN CAM | AMN seed | final mask, each TILE x TILE."""
+    img = vocdata.read_image(vocdata.VOC12.image_path(args.voc12_root, name))
+    panels = [img, _png_or_none(vocdata.VOC12.gt_path(args.voc12_root, name)),
+              _heat(img, args.cam_out_dir, name), _heat(img, args.amn_cam_out_dir, name),
+              _png_or_none(Path(args.amn_ir_label_out_dir) / f"{name}.png"),
+              _png_or_none(Path(args.sem_seg_out_dir) / f"{name}.png")]
+    return np.concatenate([_tile(p) for p in panels], axis=1)
+
+
+def write_overlays(args, names: list[str], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in names[:args.report_images]:
+        path = out_dir / f"{name}.png"
+        with atomic_open(path) as f:
+            Image.fromarray(overlay_row(args, name)).save(f, format="PNG")
+        written.append(path)
+    return written
+
+
+def run(args) -> Path:
+    result_dir = Path(args.result_dir)
+    out = result_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    records = load_records(result_dir)
+    missing = [STAGES[s] for s in STAGES if s not in records]
+    if missing:
+        print(f"make_report: no results yet for {', '.join(missing)}; reporting the rest")
+    names = camutils.eval_split_names(args)
+    seeds = {label: q for label, d in (("CAM seeds", args.ir_label_out_dir), ("AMN seeds", args.amn_ir_label_out_dir))
+             if (q := seed_quality(args, d, names)) is not None}
+    if any(s in records for s in ("cam", "amn_cam", "sem_seg")):
+        plot_threshold_curve(records, out / "threshold_curve.png")
+    with atomic_open(out / "summary.md", "w") as f:
+        f.write(summary_markdown(records, seeds, missing))
+    evaluation.write_json(out / "report.json", {"stages": records, "seed_quality": seeds, "missing": missing})
+    write_overlays(args, names, out / "overlays")
+    print(f"make_report: wrote {out}")
+    return out

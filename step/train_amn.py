@@ -1,0 +1,111 @@
+"""Train AMN per pixel on the CAM seeds, with label conditioning, label smoothing and a
+balanced cross-entropy."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from misc import camutils, evaluation, imutils, torchutils, training
+from voc12 import dataloader as vocdata
+
+
+def balanced_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, one_hot_labels: torch.Tensor) -> torch.Tensor:
+    """Mean of the background-pixel and foreground-pixel averages of -sum(target * log_softmax).
+
+    ``labels`` (N, H, W) selects the groups (0 background, 1..C-1 foreground, 255 ignored);
+    ``one_hot_labels`` (N, C, H, W) is the smoothed target. A group with no pixel in the
+    batch is left out of the mean (the official code would return NaN).
+    """
+    n, c = logits.shape[:2]
+    if one_hot_labels.shape[:2] != (n, c):
+        raise ValueError(f"target shape {tuple(one_hot_labels.shape)} does not match logits {tuple(logits.shape)}")
+    per_pixel = -torch.sum(F.log_softmax(logits, dim=1) * one_hot_labels, dim=1)
+    masks = [(labels == 0), (labels != 0) & (labels != 255)]
+    terms = [per_pixel[m].mean() for m in masks if m.any()]
+    return torch.stack(terms).mean() if terms else per_pixel.sum() * 0
+
+
+def smoothed_target(label: torch.Tensor, n_classes: int, eps: float) -> torch.Tensor:
+    """eps/(C-1) everywhere and 1-eps at the seed's class; 255 maps to class 0 (the loss ignores it)."""
+    index = torch.where(label == 255, torch.zeros_like(label), label)
+    target = torch.full((label.size(0), n_classes) + tuple(label.shape[1:]), eps / (n_classes - 1),
+                        device=label.device)
+    return target.scatter_(1, index.unsqueeze(1), 1 - eps)
+
+
+def resize_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Nearest (PIL) downsampling of seed labels to the logit size (height, width)."""
+    out = [np.asarray(Image.fromarray(l.numpy().astype(np.float32)).resize((size[1], size[0]), Image.NEAREST))
+           for l in labels]
+    return torch.from_numpy(np.stack(out)).long()
+
+
+def amn_prediction(logit: torch.Tensor, label_cls: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """VOC label map: argmax over background plus the image's classes of the upsampled softmax."""
+    up = F.interpolate(logit, imutils.get_strided_up_size(size, 16), mode="bilinear", align_corners=False)
+    up = up[0, :, :size[0], :size[1]]
+    keys = np.pad(torch.nonzero(label_cls)[:, 0].cpu().numpy() + 1, (1, 0))
+    prob = F.softmax(up, dim=0)[torch.from_numpy(keys).to(up.device)]
+    return keys[prob.argmax(0).cpu().numpy()]
+
+
+def evaluate(model, args, device) -> float | None:
+    """mIoU of AMN's own predictions on --infer_list (images with ground truth only)."""
+    names = [n for n in vocdata.load_img_name_list(args.infer_list)
+             if vocdata.VOC12.gt_path(args.voc12_root, n).is_file()]
+    if not names:
+        print("train_amn: no ground truth for --infer_list, skipping the evaluation")
+        return None
+    dataset = vocdata.VOC12ClassificationDataset(names, voc12_root=args.voc12_root, cls_labels=args.cls_labels)
+    n_class = vocdata.N_CAT + 1
+    confusion = np.zeros((n_class, n_class), np.int64)
+    model.eval()
+    with torch.no_grad():
+        for pack in tqdm(DataLoader(dataset, batch_size=1, num_workers=args.num_workers), desc="eval amn",
+                         dynamic_ncols=True):
+            img = pack["img"].to(device)
+            pred = amn_prediction(model(img, pack["label"].to(device)), pack["label"][0], img.shape[-2:])
+            confusion += evaluation.confusion_matrix(pred, camutils.load_gt(args, pack["name"][0]), n_class)
+    model.train()
+    return evaluation.mean_iou(evaluation.iou_from_confusion(confusion))
+
+
+def run(args) -> None:
+    device = torchutils.resolve_device(args.device)
+    model = training.build_network(args.amn_network, "Net", dropout_at_inference=args.amn_dropout_at_inference)
+    training.init_backbone(model, args.amn_backbone_weights or args.backbone_weights)
+    dataset = vocdata.VOC12SegmentationDataset(args.train_list, label_dir=args.ir_label_out_dir,
+                                               voc12_root=args.voc12_root, hor_flip=True,
+                                               crop_size=args.amn_crop_size, crop_method="random",
+                                               rescale=tuple(args.amn_rescale), cls_labels=args.cls_labels)
+    loader = training.train_loader(dataset, args.amn_batch_size, args.num_workers, device)
+    backbone_params, new_params = model.trainable_parameters()
+    optimizer = torch.optim.Adam([
+        {"params": backbone_params, "lr": args.amn_backbone_lr, "weight_decay": args.amn_weight_decay},
+        {"params": new_params, "lr": args.amn_new_lr, "weight_decay": args.amn_weight_decay},
+    ])
+    model.to(device)
+    start = training.try_resume(args.amn_weights_name, model, optimizer, device)
+    model.train()
+    for ep in range(start, args.amn_num_epoches):
+        pbar = tqdm(loader, desc=f"train_amn {ep + 1}/{args.amn_num_epoches}", dynamic_ncols=True)
+        for pack in pbar:
+            with training.autocast(device, args.amp):
+                logit = model(pack["img"].to(device, non_blocking=True), pack["label_cls"].to(device))
+            label = resize_labels(pack["label"], logit.shape[-2:]).to(device)
+            target = smoothed_target(label, logit.size(1), args.eps)
+            loss = balanced_cross_entropy(logit.float(), label, target)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            pbar.set_postfix(loss=f"{loss.item():.4f}")
+        if args.amn_eval_every_epoch:
+            miou = evaluate(model, args, device)
+            if miou is not None:
+                print(f"[{ep + 1}/{args.amn_num_epoches}] AMN mIoU on {args.infer_list}: {100 * miou:.2f}")
+        training.save_resume(args.amn_weights_name, model, optimizer, ep + 1, args)
+    training.save_final(args.amn_weights_name, model)

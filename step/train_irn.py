@@ -1,0 +1,76 @@
+"""Train IRN's class-boundary and displacement branches on the seeds' pixel-pair labels."""
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from misc import indexing, torchutils, training
+from voc12 import dataloader as vocdata
+
+
+def irn_losses(model_out, pack, device) -> tuple[torch.Tensor, dict[str, float]]:
+    """The official weighting: (pos + neg affinity)/2 + (fg + bg displacement)/2."""
+    pos_aff_loss, neg_aff_loss, dp_fg_loss, dp_bg_loss = model_out
+    bg_pos = pack["aff_bg_pos_label"].to(device)
+    fg_pos = pack["aff_fg_pos_label"].to(device)
+    neg = pack["aff_neg_label"].to(device)
+    bg_pos_aff = torch.sum(bg_pos * pos_aff_loss) / (torch.sum(bg_pos) + 1e-5)
+    fg_pos_aff = torch.sum(fg_pos * pos_aff_loss) / (torch.sum(fg_pos) + 1e-5)
+    pos_aff = bg_pos_aff / 2 + fg_pos_aff / 2
+    neg_aff = torch.sum(neg * neg_aff_loss) / (torch.sum(neg) + 1e-5)
+    dp_fg = torch.sum(dp_fg_loss * fg_pos.unsqueeze(1)) / (2 * torch.sum(fg_pos) + 1e-5)
+    dp_bg = torch.sum(dp_bg_loss * bg_pos.unsqueeze(1)) / (2 * torch.sum(bg_pos) + 1e-5)
+    total = (pos_aff + neg_aff) / 2 + (dp_fg + dp_bg) / 2
+    return total, {"pos": pos_aff.item(), "neg": neg_aff.item(), "dp_fg": dp_fg.item(), "dp_bg": dp_bg.item()}
+
+
+def estimate_mean_shift(model, args, device) -> torch.Tensor:
+    """Mean displacement over --infer_list (top-left crops), subtracted at inference."""
+    dataset = vocdata.VOC12ImageDataset(args.infer_list, voc12_root=args.voc12_root, crop_size=args.irn_crop_size,
+                                        crop_method="top_left")
+    loader = DataLoader(dataset, batch_size=args.irn_batch_size, shuffle=False, num_workers=args.num_workers,
+                        drop_last=len(dataset) >= args.irn_batch_size)
+    model.eval()
+    means = []
+    with torch.no_grad():
+        for pack in tqdm(loader, desc="displacement mean", dynamic_ncols=True):
+            _, dp = model(pack["img"].to(device), False)
+            means.append(torch.mean(dp, dim=(0, 2, 3)).cpu())
+    return torch.mean(torch.stack(means), dim=0)
+
+
+def run(args) -> None:
+    device = torchutils.resolve_device(args.device)
+    path_index = indexing.PathIndex(radius=10, default_size=(args.irn_crop_size // 4, args.irn_crop_size // 4))
+    model = training.build_network(args.irn_network, "AffinityDisplacementLoss", path_index=path_index)
+    training.init_backbone(model, args.irn_backbone_weights or args.backbone_weights)
+    label_dir = args.amn_ir_label_out_dir if args.irn_seeds == "amn" else args.ir_label_out_dir
+    dataset = vocdata.VOC12AffinityDataset(args.train_list, label_dir=label_dir, voc12_root=args.voc12_root,
+                                           indices_from=path_index.src_indices, indices_to=path_index.dst_indices,
+                                           hor_flip=True, crop_size=args.irn_crop_size, crop_method="random",
+                                           rescale=tuple(args.irn_rescale), cls_labels=args.cls_labels)
+    loader = training.train_loader(dataset, args.irn_batch_size, args.num_workers, device)
+    max_step = (len(dataset) // args.irn_batch_size) * args.irn_num_epoches
+    edge_params, dp_params = model.trainable_parameters()
+    optimizer = torchutils.PolyOptimizer([
+        {"params": edge_params, "lr": args.irn_learning_rate, "weight_decay": args.irn_weight_decay},
+        {"params": dp_params, "lr": 10 * args.irn_learning_rate, "weight_decay": args.irn_weight_decay},
+    ], lr=args.irn_learning_rate, weight_decay=args.irn_weight_decay, max_step=max_step)
+    model.to(device)
+    start = training.try_resume(args.irn_weights_name, model, optimizer, device)
+    model.train()
+    print(f"train_irn: seeds from {label_dir}")
+    for ep in range(start, args.irn_num_epoches):
+        pbar = tqdm(loader, desc=f"train_irn {ep + 1}/{args.irn_num_epoches}", dynamic_ncols=True)
+        for pack in pbar:
+            with training.autocast(device, args.amp):
+                out = model(pack["img"].to(device, non_blocking=True), True)
+            loss, parts = irn_losses([o.float() for o in out], pack, device)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            pbar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
+        training.save_resume(args.irn_weights_name, model, optimizer, ep + 1, args)
+    model.mean_shift.running_mean = estimate_mean_shift(model, args, device).to(device)
+    training.save_final(args.irn_weights_name, model)

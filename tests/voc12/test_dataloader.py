@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from voc12 import dataloader as vocdata
+
+
+def test_ids_are_strings_and_paths_are_accepted(tmp_path):
+    lst = tmp_path / "l.txt"
+    lst.write_text("2007_000032\n\nJPEGImages/2008_000002.jpg SegmentationClassAug/2008_000002.png\n")
+    assert vocdata.load_img_name_list(lst) == ["2007_000032", "2008_000002"]
+
+
+def test_cls_labels_round_trip_without_pickle(tmp_path):
+    labels = {"2007_000032": np.eye(20, dtype=np.float32)[0], "2011_003276": np.eye(20, dtype=np.float32)[14]}
+    vocdata.save_cls_labels(tmp_path / "c.npy", labels)
+    out = vocdata.load_cls_labels(tmp_path / "c.npy")
+    assert out.keys() == labels.keys()
+    np.testing.assert_array_equal(out["2011_003276"], labels["2011_003276"])
+    np.save(tmp_path / "pickled.npy", {"a": 1}, allow_pickle=True)
+    with pytest.raises(ValueError, match="pickle"):
+        vocdata.load_cls_labels(tmp_path / "pickled.npy")
+
+
+def test_classification_dataset_on_toy(toy):
+    ds = vocdata.VOC12ClassificationDataset(toy.meta / "train.txt", toy.root, crop_size=48, crop_method="random",
+                                            hor_flip=True, resize_long=(40, 80), cls_labels=toy.meta / "cls_labels.npy")
+    item = ds[0]
+    assert isinstance(item["name"], str) and item["img"].shape == (3, 48, 48)
+    assert item["label"].dtype == torch.float32 and item["label"].sum() >= 1
+
+
+def test_msf_dataset_stacks_flips_per_scale(toy):
+    ds = vocdata.VOC12ClassificationDatasetMSF(toy.meta / "train.txt", toy.root, scales=(1.0, 0.5),
+                                               cls_labels=toy.meta / "cls_labels.npy")
+    item = ds[0]
+    assert item["size"] == (64, 64)
+    assert [i.shape for i in item["img"]] == [(2, 3, 64, 64), (2, 3, 32, 32)]
+    np.testing.assert_array_equal(item["img"][0][1], item["img"][0][0][..., ::-1])
+
+
+def test_missing_root_and_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        vocdata.VOC12ImageDataset(["a"], tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="JPEGImages"):
+        vocdata.VOC12ImageDataset(["a"], tmp_path)
+
+
+def test_listed_image_missing_or_corrupt(tmp_path):
+    (tmp_path / "JPEGImages").mkdir()
+    (tmp_path / "JPEGImages" / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
+    ds = vocdata.VOC12ImageDataset(["gone", "bad"], tmp_path)
+    with pytest.raises(FileNotFoundError, match="gone.jpg"):
+        ds[0]
+    with pytest.raises(ValueError, match="bad.jpg"):
+        ds[1]
+
+
+def test_label_size_must_match_image(toy, tmp_path):
+    name = vocdata.load_img_name_list(toy.meta / "train.txt")[0]
+    Image.fromarray(np.zeros((10, 12), np.uint8)).save(tmp_path / f"{name}.png")
+    ds = vocdata.VOC12SegmentationDataset([name], tmp_path, 32, toy.root, cls_labels=toy.meta / "cls_labels.npy")
+    with pytest.raises(ValueError, match="12x10"):
+        ds[0]
+
+
+def test_missing_lists_labels_and_seed_folder(toy, tmp_path):
+    with pytest.raises(FileNotFoundError, match="voc12.prepare"):
+        vocdata.load_img_name_list(tmp_path / "train_aug.txt")
+    with pytest.raises(FileNotFoundError, match="voc12.prepare"):
+        vocdata.load_cls_labels(tmp_path / "cls_labels.npy")
+    with pytest.raises(KeyError, match="no class label"):
+        vocdata.VOC12ClassificationDataset(["unknown_id"], toy.root, cls_labels=toy.meta / "cls_labels.npy")
+    with pytest.raises(FileNotFoundError, match="seed folder"):
+        vocdata.VOC12SegmentationDataset(["x"], tmp_path / "none", 32, toy.root, cls_labels={})
+
+
+def test_segmentation_dataset_crops_with_ignore(toy, tmp_path):
+    name = vocdata.load_img_name_list(toy.meta / "train.txt")[0]
+    Image.fromarray(np.full((64, 64), 3, np.uint8)).save(tmp_path / f"{name}.png")
+    ds = vocdata.VOC12SegmentationDataset([name], tmp_path, 96, toy.root, cls_labels=toy.meta / "cls_labels.npy")
+    item = ds[0]
+    assert item["img"].shape == (3, 96, 96)
+    assert set(np.unique(item["label"])) == {3, 255} and (item["label"] == 3).sum() == 64 * 64
+
+
+def test_palette_matches_voc():
+    p = vocdata.voc_palette()
+    assert p[1].tolist() == [128, 0, 0] and p[15].tolist() == [192, 128, 128] and p[255].tolist() == [224, 224, 192]
