@@ -36,6 +36,16 @@ def train_loader(dataset: Dataset, batch_size: int, num_workers: int, device: to
                       pin_memory=device.type == "cuda", drop_last=True, persistent_workers=num_workers > 0)
 
 
+def poly_optimizer(param_groups: tuple, lr: float, weight_decay: float, max_step: int, new_lr_mult: float = 10):
+    """The official PolyOptimizer: ``lr`` on the first group, ``new_lr_mult * lr`` on the second."""
+    from misc.torchutils import PolyOptimizer
+
+    return PolyOptimizer([
+        {"params": param_groups[0], "lr": lr, "weight_decay": weight_decay},
+        {"params": param_groups[1], "lr": new_lr_mult * lr, "weight_decay": weight_decay},
+    ], lr=lr, weight_decay=weight_decay, max_step=max_step)
+
+
 def autocast(device: torch.device, enabled: bool):
     """bfloat16 autocast on CUDA when ``--amp`` is set; a no-op elsewhere."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")

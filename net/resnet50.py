@@ -87,6 +87,19 @@ def resnet50(strides=(2, 2, 2, 2), dilations=(1, 1, 1, 1)) -> ResNet:
     return ResNet(Bottleneck, [3, 4, 6, 3], strides=strides, dilations=dilations)
 
 
+def attach_stride16_stages(module: nn.Module) -> None:
+    """Give ``module`` IRN's CAM-style trunk: ``resnet50`` and ``stage1``..``stage4`` (output stride 16).
+
+    Attribute names are those of the released CAM and AMN checkpoints.
+    """
+    module.resnet50 = resnet50(strides=(2, 2, 2, 1))
+    r = module.resnet50
+    module.stage1 = nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool, r.layer1)
+    module.stage2 = nn.Sequential(r.layer2)
+    module.stage3 = nn.Sequential(r.layer3)
+    module.stage4 = nn.Sequential(r.layer4)
+
+
 def set_batchnorm_trainable(model: nn.Module, trainable: bool) -> None:
     """Switch every FixedBatchNorm between IRN's frozen statistics and ordinary BatchNorm."""
     for m in model.modules():

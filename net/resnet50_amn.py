@@ -33,12 +33,7 @@ class Net(nn.Module):
     def __init__(self, n_classes: int = 20, dropout_at_inference: bool = False):
         super().__init__()
         self.dropout_at_inference = dropout_at_inference
-        self.resnet50 = resnet50.resnet50(strides=(2, 2, 2, 1))
-        r = self.resnet50
-        self.stage1 = nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool, r.layer1)
-        self.stage2 = nn.Sequential(r.layer2)
-        self.stage3 = nn.Sequential(r.layer3)
-        self.stage4 = nn.Sequential(r.layer4)
+        resnet50.attach_stride16_stages(self)
         self.label_enc = nn.Linear(n_classes, 2048)
         self.classifier = nn.Sequential(nn.Dropout(0.1), _ASPP(2048, n_classes + 1, rates=(6, 12, 18, 24)))
         self.backbone = nn.ModuleList([self.stage1, self.stage2, self.stage3, self.stage4])

@@ -15,12 +15,7 @@ class Net(nn.Module):
     def __init__(self, n_classes: int = 20):
         super().__init__()
         self.n_classes = n_classes
-        self.resnet50 = resnet50.resnet50(strides=(2, 2, 2, 1))
-        r = self.resnet50
-        self.stage1 = nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool, r.layer1)
-        self.stage2 = nn.Sequential(r.layer2)
-        self.stage3 = nn.Sequential(r.layer3)
-        self.stage4 = nn.Sequential(r.layer4)
+        resnet50.attach_stride16_stages(self)
         self.classifier = nn.Conv2d(2048, n_classes, 1, bias=False)
         # The official checkpoints also store these aliases of the same tensors.
         self.backbone = nn.ModuleList([self.stage1, self.stage2, self.stage3, self.stage4])

@@ -37,11 +37,8 @@ def run(args) -> None:
     val_loader = DataLoader(val_dataset, batch_size=args.cam_batch_size, shuffle=False,
                             num_workers=args.num_workers, drop_last=len(val_dataset) >= args.cam_batch_size)
     max_step = (len(train_dataset) // args.cam_batch_size) * args.cam_num_epoches
-    backbone_params, new_params = model.trainable_parameters()
-    optimizer = torchutils.PolyOptimizer([
-        {"params": backbone_params, "lr": args.cam_learning_rate, "weight_decay": args.cam_weight_decay},
-        {"params": new_params, "lr": 10 * args.cam_learning_rate, "weight_decay": args.cam_weight_decay},
-    ], lr=args.cam_learning_rate, weight_decay=args.cam_weight_decay, max_step=max_step)
+    optimizer = training.poly_optimizer(model.trainable_parameters(), args.cam_learning_rate, args.cam_weight_decay,
+                                        max_step)
     model.to(device)
     start = training.try_resume(args.cam_weights_name, model, optimizer, device)
     model.train()

@@ -52,11 +52,8 @@ def run(args) -> None:
                                            rescale=tuple(args.irn_rescale), cls_labels=args.cls_labels)
     loader = training.train_loader(dataset, args.irn_batch_size, args.num_workers, device)
     max_step = (len(dataset) // args.irn_batch_size) * args.irn_num_epoches
-    edge_params, dp_params = model.trainable_parameters()
-    optimizer = torchutils.PolyOptimizer([
-        {"params": edge_params, "lr": args.irn_learning_rate, "weight_decay": args.irn_weight_decay},
-        {"params": dp_params, "lr": 10 * args.irn_learning_rate, "weight_decay": args.irn_weight_decay},
-    ], lr=args.irn_learning_rate, weight_decay=args.irn_weight_decay, max_step=max_step)
+    optimizer = training.poly_optimizer(model.trainable_parameters(), args.irn_learning_rate, args.irn_weight_decay,
+                                        max_step)
     model.to(device)
     start = training.try_resume(args.irn_weights_name, model, optimizer, device)
     model.train()
