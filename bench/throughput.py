@@ -57,7 +57,6 @@ def main() -> None:
     args = argparse.Namespace(ir_label_out_dir=None)
     cam_net = resnet50_cam.CAM().to(dev).eval()
     amn_net = resnet50_amn.CAM().to(dev).eval()
-    info = {"size": (h, w)}
     ac = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.amp)
 
     def run_cam():

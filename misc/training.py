@@ -82,6 +82,27 @@ def try_resume(weights_name: str, model, optimizer, device: torch.device) -> int
     return int(state["epoch"])
 
 
+def fit(model, optimizer, loader, epochs: int, weights_name: str, args, device: torch.device, desc: str,
+        train_step, after_epoch=None) -> None:
+    """Resume if possible, then run ``train_step(pack) -> (loss, shown values)`` over the remaining epochs,
+    saving a resumable checkpoint after each one."""
+    from tqdm import tqdm
+
+    start = try_resume(weights_name, model, optimizer, device)
+    model.train()
+    for ep in range(start, epochs):
+        pbar = tqdm(loader, desc=f"{desc} {ep + 1}/{epochs}", dynamic_ncols=True)
+        for pack in pbar:
+            loss, shown = train_step(pack)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            pbar.set_postfix({k: f"{v:.4f}" for k, v in shown.items()})
+        if after_epoch is not None:
+            after_epoch(ep)
+        save_resume(weights_name, model, optimizer, ep + 1, args)
+
+
 def save_final(weights_name: str, model) -> None:
     """The plain state dict under the official file name; the resume file is no longer needed."""
     os.makedirs(Path(weights_name).parent, exist_ok=True)

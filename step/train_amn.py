@@ -89,23 +89,19 @@ def run(args) -> None:
         {"params": new_params, "lr": args.amn_new_lr, "weight_decay": args.amn_weight_decay},
     ])
     model.to(device)
-    start = training.try_resume(args.amn_weights_name, model, optimizer, device)
-    model.train()
-    for ep in range(start, args.amn_num_epoches):
-        pbar = tqdm(loader, desc=f"train_amn {ep + 1}/{args.amn_num_epoches}", dynamic_ncols=True)
-        for pack in pbar:
-            with training.autocast(device, args.amp):
-                logit = model(pack["img"].to(device, non_blocking=True), pack["label_cls"].to(device))
-            label = resize_labels(pack["label"], logit.shape[-2:]).to(device)
-            target = smoothed_target(label, logit.size(1), args.eps)
-            loss = balanced_cross_entropy(logit.float(), label, target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            pbar.set_postfix(loss=f"{loss.item():.4f}")
-        if args.amn_eval_every_epoch:
-            miou = evaluate(model, args, device)
-            if miou is not None:
-                print(f"[{ep + 1}/{args.amn_num_epoches}] AMN mIoU on {args.infer_list}: {100 * miou:.2f}")
-        training.save_resume(args.amn_weights_name, model, optimizer, ep + 1, args)
+
+    def train_step(pack):
+        with training.autocast(device, args.amp):
+            logit = model(pack["img"].to(device, non_blocking=True), pack["label_cls"].to(device))
+        label = resize_labels(pack["label"], logit.shape[-2:]).to(device)
+        loss = balanced_cross_entropy(logit.float(), label, smoothed_target(label, logit.size(1), args.eps))
+        return loss, {"loss": loss.item()}
+
+    def after_epoch(ep):
+        miou = evaluate(model, args, device) if args.amn_eval_every_epoch else None
+        if miou is not None:
+            print(f"[{ep + 1}/{args.amn_num_epoches}] AMN mIoU on {args.infer_list}: {100 * miou:.2f}")
+
+    training.fit(model, optimizer, loader, args.amn_num_epoches, args.amn_weights_name, args, device, "train_amn",
+                 train_step, after_epoch)
     training.save_final(args.amn_weights_name, model)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from misc import pyutils, torchutils, training
 from voc12 import dataloader as vocdata
@@ -40,18 +39,13 @@ def run(args) -> None:
     optimizer = training.poly_optimizer(model.trainable_parameters(), args.cam_learning_rate, args.cam_weight_decay,
                                         max_step)
     model.to(device)
-    start = training.try_resume(args.cam_weights_name, model, optimizer, device)
-    model.train()
-    for ep in range(start, args.cam_num_epoches):
-        pbar = tqdm(loader, desc=f"train_cam {ep + 1}/{args.cam_num_epoches}", dynamic_ncols=True)
-        for pack in pbar:
-            with training.autocast(device, args.amp):
-                x = model(pack["img"].to(device, non_blocking=True))
-            loss = F.multilabel_soft_margin_loss(x.float(), pack["label"].to(device))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            pbar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{optimizer.param_groups[0]['lr']:.4f}")
-        validate(model, val_loader, device)
-        training.save_resume(args.cam_weights_name, model, optimizer, ep + 1, args)
+
+    def train_step(pack):
+        with training.autocast(device, args.amp):
+            x = model(pack["img"].to(device, non_blocking=True))
+        loss = F.multilabel_soft_margin_loss(x.float(), pack["label"].to(device))
+        return loss, {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
+
+    training.fit(model, optimizer, loader, args.cam_num_epoches, args.cam_weights_name, args, device, "train_cam",
+                 train_step, after_epoch=lambda ep: validate(model, val_loader, device))
     training.save_final(args.cam_weights_name, model)

@@ -55,19 +55,14 @@ def run(args) -> None:
     optimizer = training.poly_optimizer(model.trainable_parameters(), args.irn_learning_rate, args.irn_weight_decay,
                                         max_step)
     model.to(device)
-    start = training.try_resume(args.irn_weights_name, model, optimizer, device)
-    model.train()
     print(f"train_irn: seeds from {label_dir}")
-    for ep in range(start, args.irn_num_epoches):
-        pbar = tqdm(loader, desc=f"train_irn {ep + 1}/{args.irn_num_epoches}", dynamic_ncols=True)
-        for pack in pbar:
-            with training.autocast(device, args.amp):
-                out = model(pack["img"].to(device, non_blocking=True), True)
-            loss, parts = irn_losses([o.float() for o in out], pack, device)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            pbar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
-        training.save_resume(args.irn_weights_name, model, optimizer, ep + 1, args)
+
+    def train_step(pack):
+        with training.autocast(device, args.amp):
+            out = model(pack["img"].to(device, non_blocking=True), True)
+        return irn_losses([o.float() for o in out], pack, device)
+
+    training.fit(model, optimizer, loader, args.irn_num_epoches, args.irn_weights_name, args, device, "train_irn",
+                 train_step)
     model.mean_shift.running_mean = estimate_mean_shift(model, args, device).to(device)
     training.save_final(args.irn_weights_name, model)
