@@ -55,12 +55,13 @@ def run_make(model: torch.nn.Module, maker: MapMaker, args, out_dir: str, step: 
     os.makedirs(out_dir, exist_ok=True)
     model.eval()
     devices = torchutils.inference_devices(args.device)
-    torchutils.run_on_devices(_make_work, Subset(dataset, todo), devices, model, maker, args, out_dir, step)
+    torchutils.run_on_devices(_make_work, Subset(dataset, todo), devices, model, maker, args, out_dir, step,
+                              len(devices))
 
 
-def _make_work(process_id, device, shard, model, maker: MapMaker, args, out_dir, step) -> None:
+def _make_work(process_id, device, shard, model, maker: MapMaker, args, out_dir, step, n_devices) -> None:
     loader = DataLoader(shard, shuffle=False, collate_fn=first_item,
-                        num_workers=torchutils.worker_count(args.num_workers, len(torchutils.inference_devices(args.device))))
+                        num_workers=torchutils.worker_count(args.num_workers, n_devices))
     model = model.to(device)
     with torch.inference_mode():
         for pack in tqdm(loader, desc=f"{step}[{process_id}]", position=process_id, dynamic_ncols=True):
