@@ -14,22 +14,8 @@ import sys
 import time
 
 from misc import pyutils
+from step import STEPS
 
-# (flag, module) in pipeline order.
-STEPS = [
-    ("train_cam_pass", "step.train_cam"),
-    ("make_cam_pass", "step.make_cam"),
-    ("eval_cam_pass", "step.eval_cam"),
-    ("cam_to_ir_label_pass", "step.cam_to_ir_label"),
-    ("train_amn_pass", "step.train_amn"),
-    ("make_amn_cam_pass", "step.make_amn_cam"),
-    ("eval_amn_cam_pass", "step.eval_amn_cam"),
-    ("amn_cam_to_ir_label_pass", "step.amn_cam_to_ir_label"),
-    ("train_irn_pass", "step.train_irn"),
-    ("make_sem_seg_pass", "step.make_sem_seg_labels"),
-    ("eval_sem_seg_pass", "step.eval_sem_seg"),
-    ("make_report_pass", "step.make_report"),
-]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,7 +145,7 @@ def run_steps(args) -> dict[str, float]:
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     if args.demo:
-        from misc import demo
+        from step import demo
         demo.configure(args)
     elif args.voc12_root is None:
         build_parser().error("--voc12_root is required (or use --demo)")

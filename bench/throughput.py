@@ -69,7 +69,7 @@ def main() -> None:
             outs = [amn_net(x, label.to(dev)[None].expand(2, 20)).float() for x in ms]
             s = imutils.get_strided_size((h, w), 4)
             make_amn_cam.amn_postprocess(
-                make_amn_cam.camutils.resize_sum(outs, s) / 4, make_amn_cam.camutils.resize_sum(outs, (h, w)) / 4,
+                make_amn_cam.stage.resize_sum(outs, s) / 4, make_amn_cam.stage.resize_sum(outs, (h, w)) / 4,
                 label, np.zeros((h, w), np.uint8))
 
     print(f"make_cam ({len(SCALES)} scales x flip, {h}x{w}): {timed(run_cam, a.images):.2f} img/s")

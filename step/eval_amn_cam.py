@@ -1,6 +1,6 @@
 """mIoU of the AMN maps at --cam_eval_thres and over the background-threshold sweep."""
-from misc import camutils
+from step import stage
 
 
 def run(args) -> dict:
-    return camutils.run_eval(args, args.amn_cam_out_dir, "amn_cam", args.cam_eval_thres)
+    return stage.run_eval(args, args.amn_cam_out_dir, "amn_cam", args.cam_eval_thres)

@@ -7,7 +7,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from misc import camutils, imutils, training
+from step import stage
+from misc import imutils
+from step import training
 from misc.fileio import load_png
 
 
@@ -28,23 +30,23 @@ def amn_postprocess(strided: torch.Tensor, high_res: torch.Tensor, label: torch.
         prob = F.softmax(logit, dim=0)[keys.to(logit.device)].cpu().numpy()
         seed_here = np.asarray(Image.fromarray(seed).resize(prob.shape[:0:-1], Image.NEAREST))
         not_bg = np.broadcast_to(seed_here != 0, prob.shape)
-        prob[not_bg] = camutils.min_max_normalize(prob)[not_bg]
+        prob[not_bg] = stage.min_max_normalize(prob)[not_bg]
         maps.append(prob[1:])  # background row: only its foreground rows are used downstream
     return valid_cat.numpy(), maps[0], maps[1]
 
 
 def _postprocess(outputs, pack, args):
     size = pack["size"]
-    strided = camutils.resize_sum(outputs, imutils.get_strided_size(size, 4)) / len(outputs)
-    high_res = camutils.resize_sum(outputs, tuple(size))[:, :size[0], :size[1]] / len(outputs)
+    strided = stage.resize_sum(outputs, imutils.get_strided_size(size, 4)) / len(outputs)
+    high_res = stage.resize_sum(outputs, tuple(size))[:, :size[0], :size[1]] / len(outputs)
     seed = load_png(f"{args.ir_label_out_dir}/{pack['name']}.png")
     return amn_postprocess(strided, high_res, pack["label"], seed)
 
 
-MAKER = camutils.MapMaker(forward=_forward, postprocess=_postprocess)
+MAKER = stage.MapMaker(forward=_forward, postprocess=_postprocess)
 
 
 def run(args) -> None:
     model = training.build_network(args.amn_network, "CAM", dropout_at_inference=args.amn_dropout_at_inference)
     print(f"loaded {training.load_weights(model, args.amn_weights_name)}")
-    camutils.run_make(model, MAKER, args, args.amn_cam_out_dir, "make_amn_cam")
+    stage.run_make(model, MAKER, args, args.amn_cam_out_dir, "make_amn_cam")

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from misc import camutils, imutils, training
+from step import stage
+from misc import imutils
+from step import training
 
 
 def _forward(model, img, label):
@@ -12,19 +14,19 @@ def _forward(model, img, label):
 
 def _postprocess(outputs, pack, args):
     size = pack["size"]
-    strided = camutils.resize_sum(outputs, imutils.get_strided_size(size, 4))
+    strided = stage.resize_sum(outputs, imutils.get_strided_size(size, 4))
     # Full-size maps are upsampled to the stride-16 grid and cropped, as the official code does.
-    high_res = camutils.resize_sum(outputs, imutils.get_strided_up_size(size, 16))[:, :size[0], :size[1]]
+    high_res = stage.resize_sum(outputs, imutils.get_strided_up_size(size, 16))[:, :size[0], :size[1]]
     valid_cat = torch.nonzero(pack["label"])[:, 0]
-    strided = camutils.max_normalize(strided[valid_cat.to(strided.device)])
-    high_res = camutils.max_normalize(high_res[valid_cat.to(high_res.device)])
+    strided = stage.max_normalize(strided[valid_cat.to(strided.device)])
+    high_res = stage.max_normalize(high_res[valid_cat.to(high_res.device)])
     return valid_cat.numpy(), strided.cpu().numpy(), high_res.cpu().numpy()
 
 
-MAKER = camutils.MapMaker(forward=_forward, postprocess=_postprocess)
+MAKER = stage.MapMaker(forward=_forward, postprocess=_postprocess)
 
 
 def run(args) -> None:
     model = training.build_network(args.cam_network, "CAM")
     print(f"loaded {training.load_weights(model, args.cam_weights_name)}")
-    camutils.run_make(model, MAKER, args, args.cam_out_dir, "make_cam")
+    stage.run_make(model, MAKER, args, args.cam_out_dir, "make_cam")

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from misc import camutils, evaluation
+from step import stage
+from misc import evaluation
 from misc.fileio import atomic_open, cam_path, load_cam, load_png
 from voc12 import dataloader as vocdata
 
@@ -58,7 +59,7 @@ def seed_quality(args, seed_dir: str, names: list[str]) -> dict | None:
         path = Path(seed_dir) / f"{name}.png"
         if not path.is_file():
             return None
-        seed, gt = load_png(path), camutils.load_gt(args, name)
+        seed, gt = load_png(path), stage.load_gt(args, name)
         valid = gt != 255
         conf = (seed != 255) & valid
         correct += int((seed[conf] == gt[conf]).sum())
@@ -160,7 +161,7 @@ def run(args) -> Path:
     missing = [STAGES[s] for s in STAGES if s not in records]
     if missing:
         print(f"make_report: no results yet for {', '.join(missing)}; reporting the rest")
-    names = camutils.eval_split_names(args)
+    names = stage.eval_split_names(args)
     seeds = {label: q for label, d in (("CAM seeds", args.ir_label_out_dir), ("AMN seeds", args.amn_ir_label_out_dir))
              if (q := seed_quality(args, d, names)) is not None}
     if any(s in records for s in ("cam", "amn_cam", "sem_seg")):

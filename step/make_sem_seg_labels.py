@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from misc import camutils, indexing, torchutils
+from step import stage
+from misc import indexing, torchutils
 from misc.fileio import cam_path, load_cam, load_state_dict, resolve_weights, save_png
 from net import resnet50_irn
 from voc12 import dataloader as vocdata
@@ -31,7 +32,7 @@ def cams_to_mask(cams: np.ndarray, keys: np.ndarray, edge: torch.Tensor, size, a
 
 def _work(process_id, device, shard, model, args, cam_dir) -> None:
     n_devices = len(torchutils.inference_devices(args.device))
-    loader = DataLoader(shard, shuffle=False, collate_fn=camutils.first_item,
+    loader = DataLoader(shard, shuffle=False, collate_fn=stage.first_item,
                         num_workers=torchutils.worker_count(args.num_workers, n_devices))
     model = model.to(device)
     with torch.inference_mode():
@@ -52,8 +53,8 @@ def run(args) -> None:
     dataset = vocdata.VOC12ClassificationDatasetMSF(args.infer_list, voc12_root=args.voc12_root, scales=(1.0,),
                                                     cls_labels=args.cls_labels)
     out = lambda n: Path(args.sem_seg_out_dir) / f"{n}.png"  # noqa: E731
-    todo = camutils.pending_indices(dataset.img_name_list, out, args.overwrite)
-    camutils.report_skipped("make_sem_seg", len(dataset), len(todo))
+    todo = stage.pending_indices(dataset.img_name_list, out, args.overwrite)
+    stage.report_skipped("make_sem_seg", len(dataset), len(todo))
     os.makedirs(args.sem_seg_out_dir, exist_ok=True)
     print(f"make_sem_seg: random walk of {cam_dir}")
     torchutils.run_on_devices(_work, Subset(dataset, todo), torchutils.inference_devices(args.device), model, args,

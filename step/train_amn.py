@@ -9,7 +9,9 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from misc import camutils, evaluation, imutils, torchutils, training
+from step import stage
+from misc import evaluation, imutils, torchutils
+from step import training
 from voc12 import dataloader as vocdata
 
 
@@ -69,7 +71,7 @@ def evaluate(model, args, device) -> float | None:
                          dynamic_ncols=True):
             img = pack["img"].to(device)
             pred = amn_prediction(model(img, pack["label"].to(device)), pack["label"][0], img.shape[-2:])
-            confusion += evaluation.confusion_matrix(pred, camutils.load_gt(args, pack["name"][0]), n_class)
+            confusion += evaluation.confusion_matrix(pred, stage.load_gt(args, pack["name"][0]), n_class)
     model.train()
     return evaluation.mean_iou(evaluation.iou_from_confusion(confusion))
 

@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from misc import pyutils, torchutils, training
+from misc import pyutils, torchutils
+from step import training
 from voc12 import dataloader as vocdata
 
 

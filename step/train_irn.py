@@ -5,7 +5,8 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from misc import indexing, torchutils, training
+from misc import indexing, torchutils
+from step import training
 from voc12 import dataloader as vocdata
 
 

@@ -69,7 +69,7 @@ def test_make_steps_skip_existing_outputs_and_overwrite_redoes_them(toy, tmp_pat
 
 
 def test_training_resumes_from_its_checkpoint(toy, tmp_path, capsys, monkeypatch):
-    from misc import training
+    from step import training
 
     def killed(*args):
         raise KeyboardInterrupt

@@ -45,7 +45,7 @@ def test_irn_layout_loads_into_edge_displacement_dropping_only_path_buffers(stat
 
 
 def test_our_checkpoints_round_trip(tmp_path):
-    from misc import training
+    from step import training
 
     model = resnet50_cam.Net()
     training.save_final(str(tmp_path / "res50_cam.pth"), model)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from misc import camutils, evaluation
+from step import stage
+from misc import evaluation
 
 
 def test_confusion_and_miou_by_hand():
@@ -37,8 +38,8 @@ def test_sweep_confusions_equal_argmax_over_padded_cams():
     gt = rng.integers(0, 21, (9, 11))
     gt[rng.random(gt.shape) < 0.1] = 255
     thresholds = np.array([0.0, 0.1, 0.3, 0.55])
-    fg_max, fg_label = camutils.cam_prediction_inputs({"high_res": cams, "keys": keys})
-    fast = camutils.threshold_confusions(fg_max, fg_label, gt, thresholds, 21)
+    fg_max, fg_label = stage.cam_prediction_inputs({"high_res": cams, "keys": keys})
+    fast = stage.threshold_confusions(fg_max, fg_label, gt, thresholds, 21)
     for k, t in enumerate(thresholds):
         padded = np.concatenate([np.full((1, 9, 11), t, np.float32), cams])
         pred = np.pad(keys + 1, (1, 0))[padded.argmax(0)]

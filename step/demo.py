@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from step import STEPS
+
 DATA_ROOT = Path("data/toy_voc")
 META = DATA_ROOT / "meta"
 TOY = dict(seed=0, num_train=240, num_val=40, size=128)
@@ -38,8 +40,6 @@ def ensure_toy_dataset(root: Path = DATA_ROOT, meta: Path = META) -> None:
 
 def configure(args) -> None:
     """Point every path at the toy data and apply the preset; with no --*_pass given, run every step."""
-    from run_sample import STEPS
-
     ensure_toy_dataset()
     for k, v in PRESET.items():
         setattr(args, k, v)
