@@ -1,131 +1,213 @@
 """AMN pipeline driver: turn on steps with --<step>_pass True, as in the official run_sample.py.
 
   python run_sample.py --voc12_root VOCdevkit/VOC2012 --train_cam_pass True --make_cam_pass True ...
+  python run_sample.py --dataset coco14 --coco14_root COCO2014 ...     (or run_sample_coco.py)
+  python run_sample.py --dataset folder --folder_root data/mine ...    (after python -m voc12.folder)
   python run_sample.py --demo          # toy dataset, every step, CPU preset, a few minutes
 
 Steps run in pipeline order: CAM -> seeds -> AMN -> AMN seeds -> IRN -> masks -> report.
+Each flag's help says which steps read it. Errors print one line; --debug shows the traceback.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import os
+import signal
 import sys
 import time
 
 from misc import pyutils
+from misc.errors import PipelineError
 from step import STEPS
 
+# Which steps read the flags that several steps share.
+LISTS_HELP = {
+    "train_list": "images to train on and to make CAMs/seeds for [train_cam, make_cam, cam_to_ir_label, train_amn, "
+                  "make_amn_cam, amn_cam_to_ir_label, train_irn]",
+    "val_list": "validation images of the classifier [train_cam]",
+    "infer_list": "images to make final masks for, and to evaluate AMN on after each epoch and estimate IRN's "
+                  "mean displacement on [make_sem_seg, train_amn, train_irn]; voc12/train_aug.txt to train a "
+                  "segmentation model, voc12/train.txt or voc12/val.txt to check the masks quickly",
+}
+
+STEP_HELP = {
+    "train_cam_pass": "train the multi-label classifier (CAM network)",
+    "make_cam_pass": "multi-scale CAMs of --train_list into --cam_out_dir",
+    "eval_cam_pass": "mIoU of the CAMs at --cam_eval_thres and over the threshold sweep",
+    "cam_to_ir_label_pass": "CRF-refined seeds of the CAMs into --ir_label_out_dir",
+    "train_amn_pass": "train AMN on the CAM seeds",
+    "make_amn_cam_pass": "AMN maps of --train_list into --amn_cam_out_dir",
+    "eval_amn_cam_pass": "mIoU of the AMN maps at --cam_eval_thres and over the sweep",
+    "amn_cam_to_ir_label_pass": "CRF-refined seeds of the AMN maps into --amn_ir_label_out_dir",
+    "train_irn_pass": "train IRN's boundary and displacement branches on the seeds",
+    "make_sem_seg_pass": "final masks of --infer_list by IRN's random walk into --sem_seg_out_dir",
+    "eval_sem_seg_pass": "mIoU of the final masks",
+    "make_report_pass": "threshold curve, summary and overlays into <result_dir>/report",
+}
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the description's layout and shows every flag's default."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     b = pyutils.str2bool
 
     g = p.add_argument_group("environment")
     g.add_argument("--num_workers", default=min(os.cpu_count() or 1, 8) // 2 or 1, type=int,
-                   help="data-loader workers and CRF processes (default: half the cores, at most 4)")
-    g.add_argument("--voc12_root", default=None, type=str,
-                   help="VOC 2012 devkit folder that holds JPEGImages/ (required unless --demo)")
-    g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N; "
-                   "inference steps use every visible GPU, training uses one device")
-    g.add_argument("--amp", default=False, type=b, help="bfloat16 autocast for training on CUDA")
+                   help="data-loader workers and CRF processes, half the cores by default, at most 4 [every step]")
+    g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N; inference "
+                   "steps use every visible GPU, training uses one device [every network step]")
+    g.add_argument("--amp", default=False, type=b, help="bfloat16 autocast for training on CUDA [train_*]")
     g.add_argument("--backbone_weights", default=None,
-                   help="ImageNet ResNet-50 file (default: resnet50-19c8e357.pth or resnet50-0676ba61.pth in the "
-                        "torch hub cache). 'none' trains from scratch; BatchNorm then trains too, since with "
-                        "frozen random statistics nothing learns")
-    g.add_argument("--overwrite", default=False, type=b, help="redo images whose outputs exist already")
+                   help="ImageNet ResNet-50 file (None: resnet50-19c8e357.pth or resnet50-0676ba61.pth in the "
+                        "torch hub cache). 'none' trains from scratch; BatchNorm then trains too [train_*]")
+    g.add_argument("--overwrite", default=False, type=b,
+                   help="redo every output, even up-to-date ones, and ignore .resume files [every step]")
     g.add_argument("--demo", action="store_true",
-                   help="generate the toy dataset under data/ and run every step with a CPU preset")
-    g.add_argument("--seed", default=0, type=int, help="random seed for training")
+                   help="generate the toy dataset under data/ and run every step with a CPU preset; flags you give "
+                        "override the preset, dataset flags are refused")
+    g.add_argument("--seed", default=0, type=int, help="random seed for training [train_*]")
+    g.add_argument("--debug", action="store_true", help="show the full traceback of an error")
 
     g = p.add_argument_group("dataset")
-    g.add_argument("--train_list", default="voc12/train_aug.txt", type=str)
-    g.add_argument("--val_list", default="voc12/val.txt", type=str)
-    g.add_argument("--infer_list", default="voc12/train.txt", type=str,
-                   help="voc12/train_aug.txt to train a fully supervised model, "
-                        "voc12/train.txt or voc12/val.txt to quickly check the quality of the labels")
+    g.add_argument("--dataset", default="voc12", choices=("voc12", "coco14", "folder"),
+                   help="which dataset; it sets the lists, labels, class count and seed defaults [every step]")
+    g.add_argument("--voc12_root", default=None, type=str,
+                   help="VOC 2012 devkit folder that holds JPEGImages/ (with --dataset voc12)")
+    g.add_argument("--coco14_root", default=None, type=str,
+                   help="COCO 2014 folder with train2014/, val2014/ and annotations/ (with --dataset coco14)")
+    g.add_argument("--folder_root", default=None, type=str,
+                   help="the --out_dir of python -m voc12.folder (with --dataset folder)")
+    g.add_argument("--gt_dir", default=None, type=str,
+                   help="folder of ground-truth PNGs <id>.png to evaluate against instead of the dataset's own "
+                        "[eval_*, make_report, train_amn]")
+    for flag, default in (("train_list", "voc12/train_aug.txt"), ("val_list", "voc12/val.txt"),
+                          ("infer_list", "voc12/train.txt")):
+        g.add_argument(f"--{flag}", default=default, type=str, help=LISTS_HELP[flag])
     g.add_argument("--chainer_eval_set", default="train", type=str,
-                   help="ImageSets/Segmentation split that the eval steps score against SegmentationClass/")
-    g.add_argument("--cls_labels", default="voc12/cls_labels.npy", help="written by python -m voc12.prepare")
+                   help="split the eval steps score: VOC ImageSets/Segmentation/<set>.txt, COCO coco14/<set>14.txt, "
+                        "folder <root>/<set>.txt [eval_*, make_report]")
+    g.add_argument("--cls_labels", default="voc12/cls_labels.npy",
+                   help="image-level labels written by the dataset's prepare command [every step]")
 
     g = p.add_argument_group("class activation map")
-    g.add_argument("--cam_network", default="net.resnet50_cam", type=str)
-    g.add_argument("--cam_crop_size", default=512, type=int)
+    g.add_argument("--cam_network", default="net.resnet50_cam", type=str, help="module of the CAM network "
+                   "[train_cam, make_cam]")
+    g.add_argument("--cam_crop_size", default=512, type=int, help="training crop [train_cam]")
     g.add_argument("--cam_resize_long", default=(320, 640), type=int, nargs=2,
-                   help="random resize range of the long side before cropping")
-    g.add_argument("--cam_batch_size", default=16, type=int)
-    g.add_argument("--cam_num_epoches", default=5, type=int)
-    g.add_argument("--cam_learning_rate", default=0.1, type=float)
-    g.add_argument("--cam_weight_decay", default=1e-4, type=float)
-    g.add_argument("--cam_eval_thres", default=0.25, type=float)
+                   help="random resize range of the long side before cropping [train_cam]")
+    g.add_argument("--cam_batch_size", default=16, type=int, help="batch size [train_cam]")
+    g.add_argument("--cam_num_epoches", default=5, type=int, help="epochs [train_cam]")
+    g.add_argument("--cam_learning_rate", default=0.1, type=float, help="learning rate of the backbone; the "
+                   "classifier gets 10x [train_cam]")
+    g.add_argument("--cam_weight_decay", default=1e-4, type=float, help="weight decay [train_cam]")
+    g.add_argument("--cam_eval_thres", default=0.25, type=float,
+                   help="background threshold of the reported mIoU [eval_cam, eval_amn_cam]")
     g.add_argument("--cam_scales", default=(1.0, 0.5, 1.5, 2.0), type=float, nargs="+",
-                   help="multi-scale inference")
+                   help="multi-scale inference [make_cam, make_amn_cam]")
     g.add_argument("--sweep_thresholds", default=[round(0.01 * i, 2) for i in range(61)], type=float, nargs="+",
-                   help="background thresholds of the eval sweep (default 0.00 to 0.60 by 0.01)")
+                   help="background thresholds of the eval sweep, 0.00 to 0.60 by 0.01 [eval_cam, eval_amn_cam]")
 
     g = p.add_argument_group("AMN")
-    g.add_argument("--amn_network", default="net.resnet50_amn", type=str)
-    g.add_argument("--amn_crop_size", default=512, type=int)
-    g.add_argument("--amn_batch_size", default=16, type=int)
-    g.add_argument("--amn_num_epoches", default=5, type=int)
-    g.add_argument("--amn_backbone_lr", default=5e-6, type=float)
-    g.add_argument("--amn_new_lr", default=1e-4, type=float, help="learning rate of label_enc and the ASPP head")
-    g.add_argument("--amn_weight_decay", default=1e-4, type=float)
-    g.add_argument("--amn_rescale", default=(0.5, 1.5), type=float, nargs=2)
+    g.add_argument("--amn_network", default="net.resnet50_amn", type=str, help="module of AMN [train_amn, "
+                   "make_amn_cam]")
+    g.add_argument("--amn_crop_size", default=512, type=int, help="training crop [train_amn]")
+    g.add_argument("--amn_batch_size", default=16, type=int, help="batch size [train_amn]")
+    g.add_argument("--amn_num_epoches", default=5, type=int, help="epochs [train_amn]")
+    g.add_argument("--amn_backbone_lr", default=5e-6, type=float, help="learning rate of the backbone [train_amn]")
+    g.add_argument("--amn_new_lr", default=1e-4, type=float, help="learning rate of label_enc and the ASPP head "
+                   "[train_amn]")
+    g.add_argument("--amn_weight_decay", default=1e-4, type=float, help="weight decay [train_amn]")
+    g.add_argument("--amn_rescale", default=(0.5, 1.5), type=float, nargs=2, help="random rescale range "
+                   "[train_amn]")
     g.add_argument("--amn_backbone_weights", default=None,
-                   help="initial backbone for AMN (default: --backbone_weights); may be a CAM checkpoint")
+                   help="initial backbone for AMN (None: --backbone_weights); may be a CAM checkpoint [train_amn]")
     g.add_argument("--amn_eval_every_epoch", default=True, type=b,
-                   help="score AMN on --infer_list after each epoch, as the official code does")
+                   help="score AMN on --infer_list after each epoch, as the official code does [train_amn]")
     g.add_argument("--amn_dropout_at_inference", default=False, type=b,
-                   help="keep dropout on in make_amn_cam, as the official code (unintentionally) does")
-    g.add_argument("--eps", default=0.4, type=float, help="label smoothing of the AMN target")
+                   help="keep dropout on in make_amn_cam, as the official code (unintentionally) does "
+                        "[train_amn, make_amn_cam]")
+    g.add_argument("--eps", default=0.4, type=float, help="label smoothing of the AMN target [train_amn]")
 
     g = p.add_argument_group("seeds (mining inter-pixel relations)")
     g.add_argument("--conf_fg_thres", default=None, type=float,
-                   help="foreground threshold; default 0.30 for cam_to_ir_label (IRN) and 0.45 for "
-                        "amn_cam_to_ir_label (AMN)")
+                   help="foreground threshold; None: 0.30 for cam_to_ir_label (IRN) and 0.45 for "
+                        "amn_cam_to_ir_label (AMN) on VOC, 0.45 for both on COCO [cam_to_ir_label, "
+                        "amn_cam_to_ir_label]")
     g.add_argument("--conf_bg_thres", default=None, type=float,
-                   help="background threshold; default 0.05 for cam_to_ir_label and 0.15 for amn_cam_to_ir_label")
+                   help="background threshold; None: 0.05 for cam_to_ir_label and 0.15 for amn_cam_to_ir_label on "
+                        "VOC, 0.15 for both on COCO [cam_to_ir_label, amn_cam_to_ir_label]")
 
     g = p.add_argument_group("inter-pixel relation network (IRN)")
-    g.add_argument("--irn_network", default="net.resnet50_irn", type=str)
-    g.add_argument("--irn_crop_size", default=512, type=int)
-    g.add_argument("--irn_batch_size", default=32, type=int)
-    g.add_argument("--irn_num_epoches", default=3, type=int)
-    g.add_argument("--irn_learning_rate", default=0.1, type=float)
-    g.add_argument("--irn_weight_decay", default=1e-4, type=float)
-    g.add_argument("--irn_rescale", default=(0.5, 1.5), type=float, nargs=2)
+    g.add_argument("--irn_network", default="net.resnet50_irn", type=str, help="module of IRN [train_irn]")
+    g.add_argument("--irn_crop_size", default=512, type=int, help="training crop; also sizes the path index of "
+                   "make_sem_seg [train_irn, make_sem_seg]")
+    g.add_argument("--irn_batch_size", default=32, type=int, help="batch size [train_irn]")
+    g.add_argument("--irn_num_epoches", default=3, type=int, help="epochs [train_irn]")
+    g.add_argument("--irn_learning_rate", default=0.1, type=float, help="learning rate [train_irn]")
+    g.add_argument("--irn_weight_decay", default=1e-4, type=float, help="weight decay [train_irn]")
+    g.add_argument("--irn_rescale", default=(0.5, 1.5), type=float, nargs=2, help="random rescale range "
+                   "[train_irn]")
     g.add_argument("--irn_backbone_weights", default=None,
-                   help="IRN's frozen backbone (default: --backbone_weights); may be a CAM checkpoint")
+                   help="IRN's frozen backbone (None: --backbone_weights); may be a CAM checkpoint [train_irn]")
     g.add_argument("--irn_seeds", default="amn", choices=("amn", "cam"),
-                   help="train IRN on the AMN seeds (the AMN recipe) or on the CAM seeds (plain IRN)")
+                   help="use the AMN seeds and maps (the AMN recipe) or the CAM ones (plain IRN) "
+                        "[train_irn, make_sem_seg]")
 
     g = p.add_argument_group("random walk")
-    g.add_argument("--beta", default=10, type=float)
+    g.add_argument("--beta", default=10, type=float, help="sharpness of the affinities [make_sem_seg]")
     g.add_argument("--exp_times", default=8, type=int,
-                   help="the random walk is performed 2^exp_times times")
-    g.add_argument("--sem_seg_bg_thres", default=0.25, type=float)
-    g.add_argument("--sem_seg_power", default=1.3, type=float, help="CAMs are raised to this power before the walk")
+                   help="the random walk is performed 2^exp_times times [make_sem_seg]")
+    g.add_argument("--sem_seg_bg_thres", default=0.25, type=float,
+                   help="background threshold of the walked maps; 0.22 on COCO [make_sem_seg]")
+    g.add_argument("--sem_seg_power", default=1.3, type=float, help="CAMs are raised to this power before the walk "
+                   "[make_sem_seg]")
 
-    g = p.add_argument_group("output paths")
-    g.add_argument("--log_name", default="sample_train_eval", type=str)
-    g.add_argument("--cam_weights_name", default="sess/res50_cam.pth", type=str)
+    g = p.add_argument_group("output paths (COCO and folder datasets append _coco / _folder)")
+    g.add_argument("--log_name", default="sample_train_eval", type=str, help="log file, without .log")
+    g.add_argument("--cam_weights_name", default="sess/res50_cam.pth", type=str,
+                   help="CAM network weights; also finds the released sess/res50_cam.pth.pth [train_cam, make_cam]")
     g.add_argument("--amn_weights_name", default="sess/res50_amn.pth", type=str,
-                   help="also finds the released sess/res50_amn.pth.pth")
-    g.add_argument("--irn_weights_name", default="sess/res50_irn.pth", type=str)
+                   help="AMN weights; also finds the released sess/res50_amn.pth.pth [train_amn, make_amn_cam]")
+    g.add_argument("--irn_weights_name", default="sess/res50_irn.pth", type=str,
+                   help="IRN weights [train_irn, make_sem_seg]")
     g.add_argument("--result_dir", default="result", type=str, help="eval JSON files and the report go here")
-    g.add_argument("--cam_out_dir", default="result/cam", type=str)
-    g.add_argument("--ir_label_out_dir", default="result/ir_label", type=str)
-    g.add_argument("--amn_cam_out_dir", default="result/amn_cam", type=str)
-    g.add_argument("--amn_ir_label_out_dir", default="result/amn_ir_label", type=str)
-    g.add_argument("--sem_seg_out_dir", default="result/sem_seg", type=str)
-    g.add_argument("--report_images", default=12, type=int, help="overlay rows in the report")
+    g.add_argument("--cam_out_dir", default="result/cam", type=str, help="CAM files [make_cam and its readers]")
+    g.add_argument("--ir_label_out_dir", default="result/ir_label", type=str,
+                   help="CAM seeds [cam_to_ir_label, train_amn, make_amn_cam]")
+    g.add_argument("--amn_cam_out_dir", default="result/amn_cam", type=str,
+                   help="AMN maps [make_amn_cam and its readers]")
+    g.add_argument("--amn_ir_label_out_dir", default="result/amn_ir_label", type=str,
+                   help="AMN seeds [amn_cam_to_ir_label, train_irn]")
+    g.add_argument("--sem_seg_out_dir", default="result/sem_seg", type=str, help="final masks [make_sem_seg, "
+                   "eval_sem_seg]")
+    g.add_argument("--report_images", default=12, type=int, help="overlay rows in the report [make_report]")
 
-    g = p.add_argument_group("steps")
+    g = p.add_argument_group("steps (each runs when set to True)")
     for flag, _ in STEPS:
-        g.add_argument(f"--{flag}", type=b, default=False)
+        g.add_argument(f"--{flag}", type=b, default=False, help=STEP_HELP[flag])
     return p
+
+
+def explicit_flags(argv: list[str]) -> set[str]:
+    """The destinations the user gave on the command line (whatever their values)."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+def apply_dataset_defaults(args, given: set[str]) -> None:
+    """The dataset's own defaults, for every flag the user left alone."""
+    from step import datasets
+
+    parser_defaults = {a.dest: a.default for a in build_parser()._actions}
+    for key, value in datasets.step_defaults(args.dataset, parser_defaults, args.folder_root).items():
+        if key not in given:
+            setattr(args, key, value)
 
 
 def run_steps(args) -> dict[str, float]:
@@ -142,13 +224,30 @@ def run_steps(args) -> dict[str, float]:
     return timings
 
 
-def main(argv=None) -> None:
+def _terminate(signum, frame):
+    """SIGTERM unwinds like Ctrl-C, so loaders and pools shut their workers down."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def configure(argv: list[str]):
+    """Parsed arguments with the demo preset or the dataset defaults applied."""
     args = build_parser().parse_args(argv)
+    given = explicit_flags(argv)
     if args.demo:
         from step import demo
-        demo.configure(args)
-    elif args.voc12_root is None:
-        build_parser().error("--voc12_root is required (or use --demo)")
+        demo.configure(args, given)
+    else:
+        apply_dataset_defaults(args, given)
+        root_flag = f"{args.dataset}_root"
+        if getattr(args, root_flag) is None:
+            build_parser().error(f"--{root_flag} is required with --dataset {args.dataset} (or use --demo)")
+    return args
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = configure(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     import torch
     torch.manual_seed(args.seed)
     os.makedirs(os.path.dirname(args.log_name) or ".", exist_ok=True)
@@ -158,7 +257,14 @@ def main(argv=None) -> None:
     try:
         timings = run_steps(args)
         if args.demo:
+            from step import demo
             demo.print_summary(args, timings)
+    except Exception as err:  # one line for the user; --debug shows where
+        if args.debug:
+            raise
+        print(f"error: {err}" if isinstance(err, (PipelineError, FileNotFoundError)) else
+              f"error: {type(err).__name__}: {err} (rerun with --debug for the traceback)", file=sys.stderr)
+        raise SystemExit(1) from None
     finally:
         logger.close()
 

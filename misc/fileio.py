@@ -7,42 +7,98 @@ truncated file that a later rerun would mistake for a finished one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import socket
+import time
+import zipfile
 from pathlib import Path
 from typing import IO, Iterator
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, PngImagePlugin
+
+from misc.errors import PipelineError
 
 CAM_SUFFIX = ".npz"
+TMP_MARK = ".tmp-"
+RECORD_KEY = "record"
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f"{path.name}{TMP_MARK}{socket.gethostname()}-{os.getpid()}")
 
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary sibling of ``path`` and rename it to ``path`` on success."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp = _tmp_name(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, mode) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise PipelineError(f"no space left on the device while writing {path}; free some space and rerun "
+                                "(finished outputs are kept)") from err
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def save_png(path: str | os.PathLike, label: np.ndarray, palette: np.ndarray | None = None) -> None:
-    """Write a uint8 label map as PNG, optionally with a colour palette."""
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, max_age_s: float = 86400.0) -> int:
+    """Delete temporary files that killed runs left in ``folder``; returns how many.
+
+    A file is stale when the process that wrote it (same host) is gone, or, for
+    files of other hosts sharing the folder, when it is older than ``max_age_s``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    host, removed = socket.gethostname(), 0
+    for tmp in folder.glob(f"*{TMP_MARK}*"):
+        owner = tmp.name.rsplit(TMP_MARK, 1)[1]
+        owner_host, _, pid = owner.rpartition("-")
+        if owner_host == host and pid.isdigit():
+            stale = not _pid_alive(int(pid))
+        else:
+            stale = time.time() - tmp.stat().st_mtime > max_age_s
+        if stale:
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def save_png(path: str | os.PathLike, label: np.ndarray, palette: np.ndarray | None = None,
+             record: str | None = None) -> None:
+    """Write a uint8 label map as PNG, optionally with a colour palette and the digest of what made it."""
     img = Image.fromarray(np.asarray(label, dtype=np.uint8), mode="L")
     if palette is not None:
         img = img.convert("P")
         img.putpalette(np.asarray(palette, dtype=np.uint8).reshape(-1).tolist())
+    info = None
+    if record is not None:
+        info = PngImagePlugin.PngInfo()
+        info.add_text(RECORD_KEY, record)
     with atomic_open(path) as f:
-        img.save(f, format="PNG")
+        img.save(f, format="PNG", pnginfo=info)
 
 
 def load_png(path: str | os.PathLike) -> np.ndarray:
@@ -61,21 +117,49 @@ def cam_path(out_dir: str | os.PathLike, name: str) -> Path:
     return Path(out_dir) / f"{name}{CAM_SUFFIX}"
 
 
-def save_cam(path: str | os.PathLike, keys: np.ndarray, cam: np.ndarray, high_res: np.ndarray) -> None:
+def save_cam(path: str | os.PathLike, keys: np.ndarray, cam: np.ndarray, high_res: np.ndarray,
+             record: str | None = None) -> None:
     """Store class keys (0-based foreground ids), strided and full-size maps, without pickle."""
+    extra = {} if record is None else {RECORD_KEY: np.asarray(record)}
     with atomic_open(path) as f:
         np.savez(f, keys=np.asarray(keys, dtype=np.int64),
                  cam=np.asarray(cam, dtype=np.float32),
-                 high_res=np.asarray(high_res, dtype=np.float32))
+                 high_res=np.asarray(high_res, dtype=np.float32), **extra)
 
 
 def load_cam(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a CAM file written by :func:`save_cam`; pickled files are refused."""
+    """Read a CAM file written by :func:`save_cam`; pickled, corrupt or truncated files are refused by name."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CAM file {path} does not exist; run the make step that writes it first")
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in ("keys", "cam", "high_res")}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in ("keys", "cam", "high_res")}
+    except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError) as err:
+        raise PipelineError(f"CAM file {path} is corrupt or truncated ({type(err).__name__}: {err}); rerun the "
+                            "make step that writes it, which redoes unreadable files") from err
+
+
+def read_record(path: str | os.PathLike) -> str | None:
+    """The provenance digest stored in an output file (None if it has none).
+
+    Cheap: it reads a PNG's header chunks and its last bytes, or an npz's zip
+    directory and one small member, not the pixels. An unreadable or truncated
+    file raises ``ValueError``.
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".png":
+            with open(path, "rb") as f:
+                f.seek(-len(_PNG_END), os.SEEK_END)
+                if f.read() != _PNG_END:
+                    raise ValueError("truncated PNG (no IEND chunk)")
+            with Image.open(path) as img:
+                return img.text.get(RECORD_KEY)
+        with np.load(path, allow_pickle=False) as data:
+            return str(data[RECORD_KEY]) if RECORD_KEY in data.files else None
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError, SyntaxError) as err:
+        raise ValueError(f"{type(err).__name__}: {err}") from err
 
 
 def save_torch(path: str | os.PathLike, obj: object) -> None:
@@ -85,8 +169,16 @@ def save_torch(path: str | os.PathLike, obj: object) -> None:
 
 
 def load_state_dict(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint safely (``weights_only=True``)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """Load a checkpoint safely (``weights_only=True``); an unreadable file is an error that names it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, OSError, EOFError, zipfile.BadZipFile, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PipelineError(f"checkpoint {path} cannot be read ({first}); it is truncated or not a PyTorch "
+                            "weights file: train it again or copy it again") from err
 
 
 def resolve_weights(name: str | os.PathLike) -> Path:

@@ -1,6 +1,10 @@
 """Torch helpers: the official poly optimizer, devices, and per-GPU inference workers."""
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import sys
 from typing import Callable, Sequence
 
 import numpy as np
@@ -81,12 +85,45 @@ def inference_devices(name: str) -> list[torch.device]:
     return [device]
 
 
+def die_with_parent() -> None:
+    """Have Linux kill this process when its parent dies, even by SIGKILL, so no worker outlives its step."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def init_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: die with the step's process."""
+    die_with_parent()
+
+
+def rank_and_world() -> tuple[int, int]:
+    """This process's rank and the world size under torchrun (0, 1 without it)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def shard_for_rank(items: Sequence) -> Sequence:
+    """Every world-th item from this rank's index: the rank's share of an inference list."""
+    rank, world = rank_and_world()
+    return items[rank::world] if world > 1 else items
+
+
 def run_on_devices(work: Callable, dataset: Dataset, devices: Sequence[torch.device], *args) -> None:
     """Call ``work(process_id, device, shard, *args)`` per device.
 
-    Several GPUs get one spawned process each, as the official make_cam does;
-    a single device runs in this process, so CPU runs need no spawn.
+    Under torchrun each rank takes its interleaved share on its local GPU (or the
+    CPU). Otherwise several GPUs get one spawned process each, as the official
+    make_cam does; a single device runs in this process, so CPU runs need no spawn.
     """
+    rank, world = rank_and_world()
+    if world > 1:
+        dataset = Subset(dataset, np.arange(rank, len(dataset), world))
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        devices = [devices[local % len(devices)]]
     if len(dataset) == 0:
         return
     if len(devices) == 1:
@@ -97,6 +134,7 @@ def run_on_devices(work: Callable, dataset: Dataset, devices: Sequence[torch.dev
 
 
 def _spawned(process_id: int, work: Callable, shards, devices, args) -> None:
+    die_with_parent()
     torch.cuda.set_device(devices[process_id])
     work(process_id, devices[process_id], shards[process_id], *args)
 

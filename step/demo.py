@@ -1,4 +1,8 @@
-"""``run_sample.py --demo``: the whole pipeline on the toy dataset with a 2-core CPU preset."""
+"""``run_sample.py --demo``: the whole pipeline on a toy dataset with a 2-core CPU preset.
+
+``--demo`` uses the toy VOC; ``--demo --dataset coco14`` the toy COCO. Flags the user
+gives override the preset; flags that would point away from the toy data are refused.
+"""
 from __future__ import annotations
 
 import json
@@ -6,9 +10,16 @@ from pathlib import Path
 
 from step import STEPS
 
+from misc.errors import PipelineError
+
 DATA_ROOT = Path("data/toy_voc")
 META = DATA_ROOT / "meta"
 TOY = dict(seed=0, num_train=240, num_val=40, size=128)
+COCO_ROOT = Path("data/toy_coco")
+COCO_TOY = dict(seed=0, num_train=240, num_val=40, size=128)
+# Flags the demo sets itself and that a user may not change: they point at the toy data.
+DATA_FLAGS = ("voc12_root", "coco14_root", "folder_root", "train_list", "val_list", "infer_list", "cls_labels",
+              "chainer_eval_set", "gt_dir")
 
 # Small crops and few epochs: what 2 cores learn from scratch in a few minutes.
 PRESET = dict(
@@ -38,18 +49,50 @@ def ensure_toy_dataset(root: Path = DATA_ROOT, meta: Path = META) -> None:
         prepare.prepare(str(root), None, str(meta))
 
 
-def configure(args) -> None:
-    """Point every path at the toy data and apply the preset; with no --*_pass given, run every step."""
-    ensure_toy_dataset()
-    for k, v in PRESET.items():
-        setattr(args, k, v)
-    args.voc12_root = str(DATA_ROOT)
-    args.train_list = args.infer_list = str(META / "train.txt")
-    args.val_list = str(META / "val.txt")
-    args.cls_labels = str(META / "cls_labels.npy")
-    args.chainer_eval_set = "train"
+def ensure_toy_coco(root: Path = COCO_ROOT) -> None:
+    """Generate and prepare the toy COCO once."""
+    from coco14 import prepare, toy
+
+    if not (root / "annotations/instances_val2014.json").is_file():
+        print(f"generating the toy COCO in {root} ...")
+        toy.generate(root, **COCO_TOY)
+    if not (root / "meta/cls_labels.npy").is_file():
+        prepare.prepare(str(root), str(root / "meta"))
+
+
+def _data_paths(dataset: str) -> dict:
+    if dataset == "voc12":
+        ensure_toy_dataset()
+        return dict(voc12_root=str(DATA_ROOT), train_list=str(META / "train.txt"), infer_list=str(META / "train.txt"),
+                    val_list=str(META / "val.txt"), cls_labels=str(META / "cls_labels.npy"), chainer_eval_set="train")
+    if dataset == "coco14":
+        ensure_toy_coco()
+        meta = COCO_ROOT / "meta"
+        return dict(coco14_root=str(COCO_ROOT), train_list=str(meta / "train14.txt"),
+                    infer_list=str(meta / "train14.txt"), val_list=str(meta / "val14.txt"),
+                    cls_labels=str(meta / "cls_labels.npy"), chainer_eval_set="train", sem_seg_bg_thres=0.22)
+    raise PipelineError(f"--demo runs on the toy voc12 or coco14 data, not on --dataset {dataset}")
+
+
+def configure(args, given: set[str] = frozenset()) -> None:
+    """Point every path at the toy data and apply the preset to the flags the user left alone;
+    with no --*_pass given, run every step."""
+    refused = sorted(f for f in DATA_FLAGS if f in given)
+    if refused:
+        raise SystemExit(f"error: --demo uses its own toy data; drop --{', --'.join(refused)} (or run without "
+                         "--demo on your data)")
+    preset = dict(PRESET)
+    if args.dataset != "voc12":
+        suffix = "_coco" if args.dataset == "coco14" else f"_{args.dataset}"
+        preset = {k: (v.replace("sess/demo", f"sess/demo{suffix}").replace("result/demo", f"result/demo{suffix}")
+                      if isinstance(v, str) else v) for k, v in preset.items()}
+    preset.update(_data_paths(args.dataset))
     # AMN and IRN start from the CAM network's backbone, the demo's stand-in for ImageNet weights.
-    args.amn_backbone_weights = args.irn_backbone_weights = args.cam_weights_name
+    cam_weights = args.cam_weights_name if "cam_weights_name" in given else preset["cam_weights_name"]
+    preset.update(amn_backbone_weights=cam_weights, irn_backbone_weights=cam_weights)
+    for k, v in preset.items():
+        if k not in given:
+            setattr(args, k, v)
     if not any(getattr(args, flag) for flag, _ in STEPS):
         for flag, _ in STEPS:
             setattr(args, flag, True)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from step import stage
+from step import datasets, stage
 from misc import imutils
 from step import training
 from misc.fileio import load_png
@@ -39,14 +39,23 @@ def _postprocess(outputs, pack, args):
     size = pack["size"]
     strided = stage.resize_sum(outputs, imutils.get_strided_size(size, 4)) / len(outputs)
     high_res = stage.resize_sum(outputs, tuple(size))[:, :size[0], :size[1]] / len(outputs)
-    seed = load_png(f"{args.ir_label_out_dir}/{pack['name']}.png")
+    seed = load_png(stage.png_path(args.ir_label_out_dir, pack["name"]))
     return amn_postprocess(strided, high_res, pack["label"], seed)
 
 
-MAKER = stage.MapMaker(forward=_forward, postprocess=_postprocess)
+MAKER = stage.MapMaker(forward=_forward, postprocess=_postprocess,
+                       upstream=lambda args: {args.ir_label_out_dir: (".png", "cam_to_ir_label")},
+                       params=lambda args: {"dropout_at_inference": args.amn_dropout_at_inference})
 
 
 def run(args) -> None:
-    model = training.build_network(args.amn_network, "CAM", dropout_at_inference=args.amn_dropout_at_inference)
-    print(f"loaded {training.load_weights(model, args.amn_weights_name)}")
-    stage.run_make(model, MAKER, args, args.amn_cam_out_dir, "make_amn_cam")
+    checkpoint = training.checkpoint_path(args.amn_weights_name, "--amn_weights_name", "train_amn")
+    n_classes = datasets.get_dataset(args).n_classes
+
+    def build():
+        model = training.build_network(args.amn_network, "CAM", n_classes=n_classes,
+                                       dropout_at_inference=args.amn_dropout_at_inference)
+        print(f"loaded {training.load_weights(model, str(checkpoint), 'AMN', '--amn_weights_name')}")
+        return model
+
+    stage.run_make(args, MAKER, args.amn_cam_out_dir, "make_amn_cam", checkpoint, build)

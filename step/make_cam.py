@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from step import stage
+from step import datasets, stage
 from misc import imutils
 from step import training
 
@@ -27,6 +27,12 @@ MAKER = stage.MapMaker(forward=_forward, postprocess=_postprocess)
 
 
 def run(args) -> None:
-    model = training.build_network(args.cam_network, "CAM")
-    print(f"loaded {training.load_weights(model, args.cam_weights_name)}")
-    stage.run_make(model, MAKER, args, args.cam_out_dir, "make_cam")
+    checkpoint = training.checkpoint_path(args.cam_weights_name, "--cam_weights_name", "train_cam")
+    n_classes = datasets.get_dataset(args).n_classes
+
+    def build():
+        model = training.build_network(args.cam_network, "CAM", n_classes=n_classes)
+        print(f"loaded {training.load_weights(model, str(checkpoint), 'a CAM network', '--cam_weights_name')}")
+        return model
+
+    stage.run_make(args, MAKER, args.cam_out_dir, "make_cam", checkpoint, build)

@@ -10,13 +10,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from step import stage
 from misc import evaluation
 from misc.fileio import atomic_open, cam_path, load_cam, load_png
+from step import datasets
 from voc12 import dataloader as vocdata
 
 STAGES = {"cam": "CAM", "amn_cam": "AMN CAM", "sem_seg": "final mask"}
 TILE = 160
+TITLE_HEIGHT = 18
+COLUMNS = ("image", "ground truth", "CAM", "AMN CAM", "AMN seed", "final mask")
 
 
 def load_records(result_dir: Path) -> dict[str, dict]:
@@ -59,7 +61,8 @@ def seed_quality(args, seed_dir: str, names: list[str]) -> dict | None:
         path = Path(seed_dir) / f"{name}.png"
         if not path.is_file():
             return None
-        seed, gt = load_png(path), stage.load_gt(args, name)
+        seed = load_png(path)
+        gt = load_png(datasets.get_dataset(args).gt_path(datasets.dataset_root(args), name))
         valid = gt != 255
         conf = (seed != 255) & valid
         correct += int((seed[conf] == gt[conf]).sum())
@@ -116,6 +119,17 @@ def _colour_mask(mask: np.ndarray) -> np.ndarray:
     return vocdata.voc_palette()[mask]
 
 
+def title_strip(width: int) -> np.ndarray:
+    """A white strip with the column titles, one per tile."""
+    from PIL import ImageDraw
+
+    strip = Image.new("RGB", (width, TITLE_HEIGHT), "white")
+    draw = ImageDraw.Draw(strip)
+    for i, title in enumerate(COLUMNS):
+        draw.text((i * TILE + 4, 3), title, fill="black")
+    return np.asarray(strip)
+
+
 def _heat(img: np.ndarray, cam_dir: str, name: str) -> np.ndarray | None:
     path = cam_path(cam_dir, name)
     if not path.is_file():
@@ -133,13 +147,15 @@ def _png_or_none(path: Path) -> np.ndarray | None:
 
 
 def overlay_row(args, name: str) -> np.ndarray:
-    """image | ground truth | CAM | AMN CAM | AMN seed | final mask, each TILE x TILE."""
-    img = vocdata.read_image(vocdata.VOC12.image_path(args.voc12_root, name))
-    panels = [img, _png_or_none(vocdata.VOC12.gt_path(args.voc12_root, name)),
+    """Titled row: image | ground truth | CAM | AMN CAM | AMN seed | final mask, each TILE x TILE."""
+    spec, root = datasets.get_dataset(args), datasets.dataset_root(args)
+    img = vocdata.read_image(spec.image_path(root, name))
+    panels = [img, _png_or_none(spec.gt_path(root, name)),
               _heat(img, args.cam_out_dir, name), _heat(img, args.amn_cam_out_dir, name),
               _png_or_none(Path(args.amn_ir_label_out_dir) / f"{name}.png"),
               _png_or_none(Path(args.sem_seg_out_dir) / f"{name}.png")]
-    return np.concatenate([_tile(p) for p in panels], axis=1)
+    row = np.concatenate([_tile(p) for p in panels], axis=1)
+    return np.concatenate([title_strip(row.shape[1]), row], axis=0)
 
 
 def write_overlays(args, names: list[str], out_dir: Path) -> list[Path]:
@@ -161,9 +177,13 @@ def run(args) -> Path:
     missing = [STAGES[s] for s in STAGES if s not in records]
     if missing:
         print(f"make_report: no results yet for {', '.join(missing)}; reporting the rest")
-    names = stage.eval_split_names(args)
+    spec, root = datasets.get_dataset(args), datasets.checked_root(args)
+    has_gt = spec.has_ground_truth(root)
+    if not has_gt:
+        print(f"make_report: dataset {spec.name} has no ground truth; the report has overlays but no scores")
+    names = datasets.eval_names(args) if has_gt else vocdata.load_img_name_list(args.train_list)
     seeds = {label: q for label, d in (("CAM seeds", args.ir_label_out_dir), ("AMN seeds", args.amn_ir_label_out_dir))
-             if (q := seed_quality(args, d, names)) is not None}
+             if has_gt and (q := seed_quality(args, d, names)) is not None}
     if any(s in records for s in ("cam", "amn_cam", "sem_seg")):
         plot_threshold_curve(records, out / "threshold_curve.png")
     with atomic_open(out / "summary.md", "w") as f:

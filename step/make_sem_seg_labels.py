@@ -1,7 +1,6 @@
 """Final pseudo masks: IRN boundaries + a random walk of the (AMN) CAMs, then a background threshold."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +11,10 @@ from tqdm import tqdm
 
 from step import stage
 from misc import indexing, torchutils
-from misc.fileio import cam_path, load_cam, load_state_dict, resolve_weights, save_png
+from misc.fileio import cam_path, load_cam, load_state_dict, save_png
+from misc.provenance import file_digest
 from net import resnet50_irn
+from step import training
 from voc12 import dataloader as vocdata
 
 
@@ -30,9 +31,8 @@ def cams_to_mask(cams: np.ndarray, keys: np.ndarray, edge: torch.Tensor, size, a
     return keys[torch.argmax(rw_up_bg, dim=0).cpu().numpy()].astype(np.uint8)
 
 
-def _work(process_id, device, shard, model, args, cam_dir) -> None:
-    n_devices = len(torchutils.inference_devices(args.device))
-    loader = DataLoader(shard, shuffle=False, collate_fn=stage.first_item,
+def _work(process_id, device, shard, model, args, cam_dir, n_devices, digest) -> None:
+    loader = DataLoader(shard, shuffle=False, collate_fn=stage.first_item, worker_init_fn=torchutils.init_worker,
                         num_workers=torchutils.worker_count(args.num_workers, n_devices))
     model = model.to(device)
     with torch.inference_mode():
@@ -40,22 +40,37 @@ def _work(process_id, device, shard, model, args, cam_dir) -> None:
             edge, _ = model(torch.from_numpy(pack["img"][0]).to(device))
             cam = load_cam(cam_path(cam_dir, pack["name"]))
             mask = cams_to_mask(cam["cam"], cam["keys"], edge, pack["size"], args)
-            save_png(Path(args.sem_seg_out_dir) / f"{pack['name']}.png", mask)
+            save_png(stage.png_path(args.sem_seg_out_dir, pack["name"]), mask, record=digest)
+
+
+def build_model(args, checkpoint) -> resnet50_irn.EdgeDisplacement:
+    model = resnet50_irn.EdgeDisplacement(crop_size=args.irn_crop_size, stride=4)
+    try:
+        dropped = resnet50_irn.load_edge_displacement_weights(model, load_state_dict(checkpoint))
+    except (RuntimeError, KeyError) as err:
+        raise stage.PipelineError(f"{checkpoint} holds the weights of "
+                                  f"{training.describe_checkpoint(load_state_dict(checkpoint))}, not of IRN; pass "
+                                  "the right file with --irn_weights_name") from err
+    print(f"loaded {checkpoint} (rebuilt, not loaded: {len(dropped)} path-index buffers)")
+    return model.eval()
 
 
 def run(args) -> None:
-    model = resnet50_irn.EdgeDisplacement(crop_size=args.irn_crop_size, stride=4)
-    path = resolve_weights(args.irn_weights_name)
-    dropped = resnet50_irn.load_edge_displacement_weights(model, load_state_dict(path))
-    print(f"loaded {path} (rebuilt, not loaded: {len(dropped)} path-index buffers)")
-    model.eval()
+    spec, root, names = stage.check_inputs(args, "infer_list")
     cam_dir = args.amn_cam_out_dir if args.irn_seeds == "amn" else args.cam_out_dir
-    dataset = vocdata.VOC12ClassificationDatasetMSF(args.infer_list, voc12_root=args.voc12_root, scales=(1.0,),
-                                                    cls_labels=args.cls_labels)
-    out = lambda n: Path(args.sem_seg_out_dir) / f"{n}.png"  # noqa: E731
-    todo = stage.pending_indices(dataset.img_name_list, out, args.overwrite)
-    stage.report_skipped("make_sem_seg", len(dataset), len(todo))
-    os.makedirs(args.sem_seg_out_dir, exist_ok=True)
+    producer = "make_amn_cam" if args.irn_seeds == "amn" else "make_cam"
+    upstream = stage.upstream_digest(cam_dir, names, ".npz", producer)
+    checkpoint = training.checkpoint_path(args.irn_weights_name, "--irn_weights_name", "train_irn")
+    record = {"step": "make_sem_seg", "dataset": spec.name, "checkpoint": file_digest(checkpoint),
+              "irn_crop_size": args.irn_crop_size, "beta": args.beta, "exp_times": args.exp_times,
+              "sem_seg_bg_thres": args.sem_seg_bg_thres, "sem_seg_power": args.sem_seg_power,
+              "upstream": {str(cam_dir): upstream}}
+    folder, todo = stage.plan_outputs("make_sem_seg", args.sem_seg_out_dir, names, ".png", record, args.overwrite)
+    if not todo:
+        return
+    model = build_model(args, checkpoint)
+    dataset = vocdata.VOC12ClassificationDatasetMSF([names[i] for i in todo], voc12_root=root, scales=(1.0,),
+                                                    cls_labels=args.cls_labels, spec=spec)
     print(f"make_sem_seg: random walk of {cam_dir}")
-    torchutils.run_on_devices(_work, Subset(dataset, todo), torchutils.inference_devices(args.device), model, args,
-                              cam_dir)
+    devices = torchutils.inference_devices(args.device)
+    torchutils.run_on_devices(_work, dataset, devices, model, args, cam_dir, len(devices), folder.digest)

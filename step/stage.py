@@ -1,23 +1,29 @@
 """The one implementation behind make_cam/make_amn_cam, eval_cam/eval_amn_cam and
-cam_to_ir_label/amn_cam_to_ir_label; the steps differ only in their inputs,
-outputs, defaults and the network-specific forward pass.
+cam_to_ir_label/amn_cam_to_ir_label, plus the checks and provenance every step shares.
+
+The steps differ only in their inputs, outputs, defaults and the network-specific
+forward pass. Every step checks all its inputs before it starts (cheaply: existence
+and records, not decoding), and every output carries the digest of the record that
+made it, so a rerun redoes exactly the outputs that are missing, unreadable or stale.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from misc import evaluation, imutils, torchutils
-from misc.fileio import cam_path, load_cam, load_png, save_cam, save_png
+from misc import evaluation, imutils, provenance, torchutils
+from misc.errors import PipelineError
+from misc.fileio import cam_path, load_cam, load_png, read_record, remove_stale_temporaries, save_cam, save_png
+from step import datasets
 from voc12 import dataloader as vocdata
 
 
@@ -26,41 +32,151 @@ def first_item(batch):
     return batch[0]
 
 
-def pending_indices(names: Sequence[str], out_path: Callable[[str], Path], overwrite: bool) -> list[int]:
-    """Indices of images whose output is missing (all of them with ``overwrite``)."""
-    return [i for i, n in enumerate(names) if overwrite or not out_path(n).exists()]
+def png_path(out_dir: str | os.PathLike, name: str) -> Path:
+    return Path(out_dir) / f"{name}.png"
 
 
-def report_skipped(step: str, total: int, todo: int) -> None:
-    if todo < total:
-        print(f"{step}: {total - todo} of {total} outputs exist already, skipping them (--overwrite redoes them)")
+# up-front checks ------------------------------------------------------------------
+
+def read_list(path: str | os.PathLike, flag: str) -> list[str]:
+    """The IDs of an image list, which must exist and name at least one image."""
+    if not Path(path).is_file():
+        raise PipelineError(f"{flag} {path} does not exist; create it with the dataset's prepare command or pass "
+                            f"the right {flag}")
+    names = vocdata.load_img_name_list(path)
+    if not names:
+        raise PipelineError(f"{flag} {path} lists no image; nothing to do")
+    return names
+
+
+def check_images(spec: vocdata.DatasetSpec, root: Path, names: Sequence[str], source: str) -> None:
+    """Every listed image exists (not decoded: a decoding failure later names the file)."""
+    missing = [n for n in names if not spec.image_path(root, n).is_file()]
+    if missing:
+        raise PipelineError(f"{len(missing)} images of {source} do not exist (first: "
+                            f"{spec.image_path(root, missing[0])}); check {spec.root_flag} and the list")
+
+
+def check_labels(args, names: Sequence[str], spec: vocdata.DatasetSpec) -> None:
+    """Every listed image has an image-level label of the dataset's class count."""
+    vocdata.labels_for(names, vocdata.load_cls_labels(args.cls_labels), str(args.cls_labels), spec.n_classes)
+
+
+def check_inputs(args, list_flag: str) -> tuple[vocdata.DatasetSpec, Path, list[str]]:
+    """The dataset, its root and the IDs of ``--<list_flag>``, after checking images and labels."""
+    spec = datasets.get_dataset(args)
+    root = spec.check_root(datasets.dataset_root(args))
+    names = read_list(getattr(args, list_flag), f"--{list_flag}")
+    check_images(spec, root, names, f"--{list_flag} {getattr(args, list_flag)}")
+    check_labels(args, names, spec)
+    return spec, root, names
+
+
+def upstream_digest(folder: str | os.PathLike, names: Sequence[str], suffix: str, producer: str) -> str:
+    """The current record of an upstream folder, after checking it holds a current output for every name."""
+    folder = Path(folder)
+    digest = provenance.current_digest(folder)
+    paths = [folder / f"{n}{suffix}" for n in names]
+    result = provenance.survey(paths, digest, read_record, accept_unrecorded=digest == provenance.UNRECORDED)
+    if result.todo:
+        raise PipelineError(f"{folder}: {len(result.todo)} of {len(names)} inputs are not usable: "
+                            f"{provenance.summarize_failures(names, result)}; run {producer} first")
+    if digest == provenance.UNRECORDED:
+        print(f"warning: {folder} has no provenance record (made by an older version or elsewhere); "
+              "its files are used as they are")
+    return digest
+
+
+def check_ground_truth(spec: vocdata.DatasetSpec, root: Path, names: Sequence[str]) -> None:
+    missing = [n for n in names if not spec.gt_path(root, n).is_file()]
+    if missing:
+        raise PipelineError(f"{len(missing)} of {len(names)} evaluated images have no ground truth in "
+                            f"{spec.gt_location(root)} (first: {missing[0]}); prepare the dataset's masks, pass "
+                            "--gt_dir, or pick another --chainer_eval_set")
+
+
+def eval_targets(args, step: str) -> tuple[vocdata.DatasetSpec, Path, list[str]] | None:
+    """The dataset, root and evaluated IDs of an eval step, or None (with a message) without ground truth."""
+    spec = datasets.get_dataset(args)
+    root = spec.check_root(datasets.dataset_root(args))
+    if not spec.has_ground_truth(root):
+        print(f"{step}: dataset {spec.name} has no ground-truth masks ({spec.gt_location(root)}); "
+              "skipping the evaluation")
+        return None
+    names = read_list(datasets.eval_list_path(args), "--chainer_eval_set list")
+    check_ground_truth(spec, root, names)
+    return spec, root, names
+
+
+# provenance of outputs ---------------------------------------------------------------
+
+def plan_outputs(step: str, out_dir: str | os.PathLike, names: Sequence[str], suffix: str, record: dict,
+                 overwrite: bool) -> tuple[provenance.FolderRecord, list[int]]:
+    """Which outputs to (re)do; prints how many are kept and why the rest are redone, and commits the record."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    removed = remove_stale_temporaries(out_dir)
+    if removed:
+        print(f"{step}: removed {removed} temporary files left by a killed run in {out_dir}")
+    folder = provenance.FolderRecord(out_dir, record)
+    if overwrite:
+        todo = list(range(len(names)))
+        print(f"{step}: --overwrite True, redoing all {len(names)} outputs")
+    else:
+        result = provenance.survey([out_dir / f"{n}{suffix}" for n in names], folder.digest, read_record)
+        todo = result.todo
+        print(f"{step}: {folder.explain(result, len(names))}" + ("; nothing to do (--overwrite True redoes them)"
+                                                               if not todo else ""))
+    if todo:
+        folder.commit()
+    return folder, todo
+
+
+def load_gt(args, name: str) -> np.ndarray:
+    spec = datasets.get_dataset(args)
+    return load_png(spec.gt_path(datasets.dataset_root(args), name))
 
 
 # make ---------------------------------------------------------------------------
 
 @dataclass
 class MapMaker:
-    """How one network turns a multi-scale pack into (keys, strided maps, full-size maps)."""
+    """How one network turns a multi-scale pack into (keys, strided maps, full-size maps).
+
+    ``upstream(args)`` names the folders it reads besides the images, as
+    ``{folder: (suffix, producing step)}``; ``params(args)`` the settings besides
+    the scales that change its output.
+    """
 
     forward: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
     postprocess: Callable[[list[torch.Tensor], dict, "object"], tuple[np.ndarray, np.ndarray, np.ndarray]]
+    upstream: Callable[["object"], dict] = field(default=lambda args: {})
+    params: Callable[["object"], dict] = field(default=lambda args: {})
 
 
-def run_make(model: torch.nn.Module, maker: MapMaker, args, out_dir: str, step: str) -> None:
-    """Run ``maker`` over ``args.train_list`` on every inference device and save one CAM file per image."""
-    dataset = vocdata.VOC12ClassificationDatasetMSF(args.train_list, voc12_root=args.voc12_root,
-                                                    scales=args.cam_scales, cls_labels=args.cls_labels)
-    todo = pending_indices(dataset.img_name_list, lambda n: cam_path(out_dir, n), args.overwrite)
-    report_skipped(step, len(dataset), len(todo))
-    os.makedirs(out_dir, exist_ok=True)
+def run_make(args, maker: MapMaker, out_dir: str, step: str, checkpoint: Path,
+             build_model: Callable[[], torch.nn.Module]) -> None:
+    """Run ``maker`` over ``--train_list`` on every inference device and save one CAM file per image."""
+    from misc.provenance import file_digest
+
+    spec, root, names = check_inputs(args, "train_list")
+    upstream = {str(d): upstream_digest(d, names, sfx, prod) for d, (sfx, prod) in maker.upstream(args).items()}
+    record = {"step": step, "dataset": spec.name, "classes": spec.n_classes, "checkpoint": file_digest(checkpoint),
+              "scales": list(args.cam_scales), **maker.params(args), "upstream": upstream}
+    folder, todo = plan_outputs(step, out_dir, names, ".npz", record, args.overwrite)
+    if not todo:
+        return
+    model = build_model()
     model.eval()
+    dataset = vocdata.VOC12ClassificationDatasetMSF([names[i] for i in todo], voc12_root=root,
+                                                    scales=args.cam_scales, cls_labels=args.cls_labels, spec=spec)
     devices = torchutils.inference_devices(args.device)
-    torchutils.run_on_devices(_make_work, Subset(dataset, todo), devices, model, maker, args, out_dir, step,
-                              len(devices))
+    torchutils.run_on_devices(_make_work, dataset, devices, model, maker, args, out_dir, step, len(devices),
+                              folder.digest)
 
 
-def _make_work(process_id, device, shard, model, maker: MapMaker, args, out_dir, step, n_devices) -> None:
-    loader = DataLoader(shard, shuffle=False, collate_fn=first_item,
+def _make_work(process_id, device, shard, model, maker: MapMaker, args, out_dir, step, n_devices, digest) -> None:
+    loader = DataLoader(shard, shuffle=False, collate_fn=first_item, worker_init_fn=torchutils.init_worker,
                         num_workers=torchutils.worker_count(args.num_workers, n_devices))
     model = model.to(device)
     with torch.inference_mode():
@@ -68,7 +184,7 @@ def _make_work(process_id, device, shard, model, maker: MapMaker, args, out_dir,
             label = pack["label"].to(device)
             outputs = [maker.forward(model, torch.from_numpy(img).to(device), label) for img in pack["img"]]
             keys, cam, high_res = maker.postprocess(outputs, pack, args)
-            save_cam(cam_path(out_dir, pack["name"]), keys, cam, high_res)
+            save_cam(cam_path(out_dir, pack["name"]), keys, cam, high_res, record=digest)
 
 
 def resize_sum(outputs: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
@@ -89,15 +205,6 @@ def min_max_normalize(x: np.ndarray) -> np.ndarray:
 
 
 # eval ---------------------------------------------------------------------------
-
-def eval_split_names(args) -> list[str]:
-    root = vocdata.check_root(args.voc12_root)
-    return vocdata.load_img_name_list(vocdata.VOC12.split_path(root, args.chainer_eval_set))
-
-
-def load_gt(args, name: str) -> np.ndarray:
-    return load_png(vocdata.VOC12.gt_path(args.voc12_root, name))
-
 
 def threshold_confusions(fg_max: np.ndarray, fg_label: np.ndarray, gt: np.ndarray, thresholds: np.ndarray,
                          n_class: int) -> np.ndarray:
@@ -129,10 +236,14 @@ def cam_prediction_inputs(cam_file: dict) -> tuple[np.ndarray, np.ndarray]:
     return cams.max(0), keys[cams.argmax(0)]
 
 
-def run_eval(args, cam_dir: str, stage: str, default_thres: float) -> dict:
+def run_eval(args, cam_dir: str, stage: str, default_thres: float) -> dict | None:
     """mIoU at ``default_thres`` and over the threshold sweep; prints and writes result/<stage>.json."""
-    names = eval_split_names(args)
-    n_class = vocdata.N_CAT + 1
+    targets = eval_targets(args, f"eval_{stage}")
+    if targets is None:
+        return None
+    spec, root, names = targets
+    made_by = upstream_digest(cam_dir, names, ".npz", f"make_{stage}")
+    n_class = spec.n_classes + 1
     thresholds = np.asarray(args.sweep_thresholds, np.float64)
     all_t = np.unique(np.append(thresholds, default_thres))
     total = np.zeros((len(all_t), n_class, n_class), np.int64)
@@ -140,13 +251,13 @@ def run_eval(args, cam_dir: str, stage: str, default_thres: float) -> dict:
     k_def = int(np.searchsorted(all_t, default_thres))
     for name in tqdm(names, desc=f"eval {stage}", dynamic_ncols=True):
         fg_max, fg_label = cam_prediction_inputs(load_cam(cam_path(cam_dir, name)))
-        gt = load_gt(args, name)
+        gt = load_png(spec.gt_path(root, name))
         conf = threshold_confusions(fg_max, fg_label, gt, all_t, n_class)
         total += conf
         per_image.append((name, evaluation.mean_iou(evaluation.iou_from_confusion(conf[k_def]))))
     sweep = [evaluation.mean_iou(evaluation.iou_from_confusion(c)) for c in total]
-    record = evaluation_record(args, stage, names, total[k_def], per_image)
-    record["threshold"] = float(default_thres)
+    record = evaluation_record(args, spec, root, stage, names, total[k_def], per_image)
+    record.update(threshold=float(default_thres), made_by={str(cam_dir): made_by})
     record["sweep"] = {"thresholds": [float(t) for t in all_t], "miou": sweep,
                        **evaluation.robust_interval(all_t, sweep)}
     print_sweep(stage, record)
@@ -154,11 +265,12 @@ def run_eval(args, cam_dir: str, stage: str, default_thres: float) -> dict:
     return record
 
 
-def evaluation_record(args, stage: str, names: list[str], confusion: np.ndarray, per_image) -> dict:
+def evaluation_record(args, spec: vocdata.DatasetSpec, root: Path, stage: str, names: list[str],
+                      confusion: np.ndarray, per_image) -> dict:
     worst = sorted((x for x in per_image if np.isfinite(x[1])), key=lambda x: x[1])[:10]
-    return {"stage": stage, "eval_set": args.chainer_eval_set, "n_images": len(names),
-            "ground_truth": str(vocdata.VOC12.gt_path(args.voc12_root, "*")),
-            **evaluation.summarize(confusion, vocdata.CAT_LIST),
+    return {"stage": stage, "dataset": spec.name, "eval_set": args.chainer_eval_set, "n_images": len(names),
+            "ground_truth": spec.gt_location(root),
+            **evaluation.summarize(confusion, spec.class_names),
             "worst_images": [{"name": n, "miou": v} for n, v in worst]}
 
 
@@ -193,33 +305,31 @@ def seed_from_cams(img: np.ndarray, cam_file: dict, fg_thres: float, bg_thres: f
 
 
 def _seed_job(job) -> str:
-    name, img_path, cam_file, out_file, fg, bg = job
+    name, img_path, cam_file, out_file, fg, bg, digest = job
     img = vocdata.read_image(Path(img_path))
-    save_png(out_file, seed_from_cams(img, load_cam(cam_file), fg, bg))
+    save_png(out_file, seed_from_cams(img, load_cam(cam_file), fg, bg), record=digest)
     return name
 
 
-def run_seeds(args, cam_dir: str, out_dir: str, fg_thres: float, bg_thres: float, step: str) -> None:
-    """CRF-refined seeds for every image of ``args.train_list``, spread over a process pool."""
-    root = vocdata.check_root(args.voc12_root)
-    names = vocdata.load_img_name_list(args.train_list)
-    out = lambda n: Path(out_dir) / f"{n}.png"  # noqa: E731
-    todo = pending_indices(names, out, args.overwrite)
-    report_skipped(step, len(names), len(todo))
-    missing = [names[i] for i in todo if not cam_path(cam_dir, names[i]).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{len(missing)} CAM files are missing in {cam_dir} (first: {missing[0]}); "
-                                "run the make step first")
+def run_seeds(args, cam_dir: str, out_dir: str, fg_thres: float, bg_thres: float, step: str, producer: str) -> None:
+    """CRF-refined seeds for every image of ``--train_list``, spread over a process pool."""
+    spec, root, names = check_inputs(args, "train_list")
+    record = {"step": step, "dataset": spec.name, "conf_fg_thres": fg_thres, "conf_bg_thres": bg_thres,
+              "crf": "t=10,gt_prob=0.7,gauss(3,3),bilateral(50,5,10)",
+              "upstream": {str(cam_dir): upstream_digest(cam_dir, names, ".npz", producer)}}
+    folder, todo = plan_outputs(step, out_dir, names, ".png", record, args.overwrite)
+    if not todo:
+        return
     print(f"{step}: fg threshold {fg_thres}, bg threshold {bg_thres}")
-    jobs = [(names[i], str(vocdata.VOC12.image_path(root, names[i])), str(cam_path(cam_dir, names[i])),
-             str(out(names[i])), fg_thres, bg_thres) for i in todo]
-    os.makedirs(out_dir, exist_ok=True)
+    jobs = [(names[i], str(spec.image_path(root, names[i])), str(cam_path(cam_dir, names[i])),
+             str(png_path(out_dir, names[i])), fg_thres, bg_thres, folder.digest) for i in todo]
+    jobs = torchutils.shard_for_rank(jobs)
     n_proc = max(1, min(args.num_workers, len(jobs)))
     if n_proc == 1:
         for job in tqdm(jobs, desc=step, dynamic_ncols=True):
             _seed_job(job)
         return
-    with mp.get_context("spawn").Pool(n_proc) as pool:
+    with mp.get_context("spawn").Pool(n_proc, initializer=torchutils.die_with_parent) as pool:
         for _ in tqdm(pool.imap_unordered(_seed_job, jobs, chunksize=4), total=len(jobs), desc=step,
                       dynamic_ncols=True):
             pass

@@ -9,10 +9,14 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from step import stage
 from misc import evaluation, imutils, torchutils
-from step import training
+from misc.fileio import load_png
+from step import datasets, stage, training
 from voc12 import dataloader as vocdata
+
+RESULT_FLAGS = ("dataset", "train_list", "cls_labels", "amn_network", "amn_crop_size", "amn_batch_size",
+                "amn_num_epoches", "amn_backbone_lr", "amn_new_lr", "amn_weight_decay", "amn_rescale", "eps", "seed",
+                "amp", "amn_dropout_at_inference")
 
 
 def balanced_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, one_hot_labels: torch.Tensor) -> torch.Tensor:
@@ -55,35 +59,54 @@ def amn_prediction(logit: torch.Tensor, label_cls: torch.Tensor, size: tuple[int
     return keys[prob.argmax(0).cpu().numpy()]
 
 
-def evaluate(model, args, device) -> float | None:
-    """mIoU of AMN's own predictions on --infer_list (images with ground truth only)."""
-    names = [n for n in vocdata.load_img_name_list(args.infer_list)
-             if vocdata.VOC12.gt_path(args.voc12_root, n).is_file()]
-    if not names:
-        print("train_amn: no ground truth for --infer_list, skipping the evaluation")
+def eval_names(args) -> list[str] | None:
+    """The --infer_list images that have ground truth (the per-epoch eval), checked before training."""
+    if not args.amn_eval_every_epoch:
         return None
-    dataset = vocdata.VOC12ClassificationDataset(names, voc12_root=args.voc12_root, cls_labels=args.cls_labels)
-    n_class = vocdata.N_CAT + 1
+    spec = datasets.get_dataset(args)
+    root = spec.check_root(datasets.dataset_root(args))
+    names = stage.read_list(args.infer_list, "--infer_list")
+    stage.check_images(spec, root, names, f"--infer_list {args.infer_list}")
+    stage.check_labels(args, names, spec)
+    names = [n for n in names if spec.gt_path(root, n).is_file()]
+    if not names:
+        print("train_amn: no ground truth for --infer_list, the per-epoch evaluation is skipped")
+    return names or None
+
+
+def evaluate(model, args, device, names: list[str]) -> float:
+    """mIoU of AMN's own predictions on ``names`` (images of --infer_list with ground truth)."""
+    spec = datasets.get_dataset(args)
+    root = datasets.dataset_root(args)
+    dataset = vocdata.VOC12ClassificationDataset(names, voc12_root=root, cls_labels=args.cls_labels, spec=spec)
+    n_class = spec.n_classes + 1
     confusion = np.zeros((n_class, n_class), np.int64)
     model.eval()
     with torch.no_grad():
-        for pack in tqdm(DataLoader(dataset, batch_size=1, num_workers=args.num_workers), desc="eval amn",
-                         dynamic_ncols=True):
+        for pack in tqdm(DataLoader(dataset, batch_size=1, num_workers=args.num_workers,
+                                    worker_init_fn=torchutils.init_worker), desc="eval amn", dynamic_ncols=True):
             img = pack["img"].to(device)
             pred = amn_prediction(model(img, pack["label"].to(device)), pack["label"][0], img.shape[-2:])
-            confusion += evaluation.confusion_matrix(pred, stage.load_gt(args, pack["name"][0]), n_class)
+            gt = load_png(spec.gt_path(root, pack["name"][0]))
+            confusion += evaluation.confusion_matrix(pred, gt, n_class)
     model.train()
     return evaluation.mean_iou(evaluation.iou_from_confusion(confusion))
 
 
 def run(args) -> None:
+    spec, root, names = stage.check_inputs(args, "train_list")
+    seeds = stage.upstream_digest(args.ir_label_out_dir, names, ".png", "cam_to_ir_label")
+    val_names = eval_names(args)
+    init = args.amn_backbone_weights or args.backbone_weights
+    record = training.training_record(args, RESULT_FLAGS, seeds=seeds, backbone=training.init_digest(init))
     device = torchutils.resolve_device(args.device)
-    model = training.build_network(args.amn_network, "Net", dropout_at_inference=args.amn_dropout_at_inference)
-    training.init_backbone(model, args.amn_backbone_weights or args.backbone_weights)
-    dataset = vocdata.VOC12SegmentationDataset(args.train_list, label_dir=args.ir_label_out_dir,
-                                               voc12_root=args.voc12_root, hor_flip=True,
-                                               crop_size=args.amn_crop_size, crop_method="random",
-                                               rescale=tuple(args.amn_rescale), cls_labels=args.cls_labels)
+    model = training.build_network(args.amn_network, "Net", n_classes=spec.n_classes,
+                                   dropout_at_inference=args.amn_dropout_at_inference)
+    training.init_backbone(model, init)
+    dataset = vocdata.VOC12SegmentationDataset(names, label_dir=args.ir_label_out_dir, voc12_root=root,
+                                               hor_flip=True, crop_size=args.amn_crop_size, crop_method="random",
+                                               rescale=tuple(args.amn_rescale), cls_labels=args.cls_labels,
+                                               spec=spec)
     loader = training.train_loader(dataset, args.amn_batch_size, args.num_workers, device)
     backbone_params, new_params = model.trainable_parameters()
     optimizer = torch.optim.Adam([
@@ -100,10 +123,10 @@ def run(args) -> None:
         return loss, {"loss": loss.item()}
 
     def after_epoch(ep):
-        miou = evaluate(model, args, device) if args.amn_eval_every_epoch else None
-        if miou is not None:
+        if val_names:
+            miou = evaluate(model, args, device, val_names)
             print(f"[{ep + 1}/{args.amn_num_epoches}] AMN mIoU on {args.infer_list}: {100 * miou:.2f}")
 
     training.fit(model, optimizer, loader, args.amn_num_epoches, args.amn_weights_name, args, device, "train_amn",
-                 train_step, after_epoch)
+                 train_step, record, after_epoch)
     training.save_final(args.amn_weights_name, model)

@@ -6,8 +6,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from misc import pyutils, torchutils
-from step import training
+from step import stage, training
 from voc12 import dataloader as vocdata
+
+# Flags whose change makes a saved .resume file unusable.
+RESULT_FLAGS = ("dataset", "train_list", "cls_labels", "cam_network", "cam_crop_size", "cam_resize_long",
+                "cam_batch_size", "cam_num_epoches", "cam_learning_rate", "cam_weight_decay", "seed", "amp")
 
 
 def validate(model, data_loader, device) -> float:
@@ -25,15 +29,18 @@ def validate(model, data_loader, device) -> float:
 
 
 def run(args) -> None:
+    spec, root, names = stage.check_inputs(args, "train_list")
+    _, _, val_names = stage.check_inputs(args, "val_list")
+    record = training.training_record(args, RESULT_FLAGS, backbone=training.init_digest(args.backbone_weights))
     device = torchutils.resolve_device(args.device)
-    model = training.build_network(args.cam_network, "Net")
+    model = training.build_network(args.cam_network, "Net", n_classes=spec.n_classes)
     training.init_backbone(model, args.backbone_weights)
     train_dataset = vocdata.VOC12ClassificationDataset(
-        args.train_list, voc12_root=args.voc12_root, resize_long=tuple(args.cam_resize_long), hor_flip=True,
-        crop_size=args.cam_crop_size, crop_method="random", cls_labels=args.cls_labels)
+        names, voc12_root=root, resize_long=tuple(args.cam_resize_long), hor_flip=True,
+        crop_size=args.cam_crop_size, crop_method="random", cls_labels=args.cls_labels, spec=spec)
     loader = training.train_loader(train_dataset, args.cam_batch_size, args.num_workers, device)
-    val_dataset = vocdata.VOC12ClassificationDataset(args.val_list, voc12_root=args.voc12_root,
-                                                     crop_size=args.cam_crop_size, cls_labels=args.cls_labels)
+    val_dataset = vocdata.VOC12ClassificationDataset(val_names, voc12_root=root, crop_size=args.cam_crop_size,
+                                                     cls_labels=args.cls_labels, spec=spec)
     val_loader = DataLoader(val_dataset, batch_size=args.cam_batch_size, shuffle=False,
                             num_workers=args.num_workers, drop_last=len(val_dataset) >= args.cam_batch_size)
     max_step = (len(train_dataset) // args.cam_batch_size) * args.cam_num_epoches
@@ -48,5 +55,5 @@ def run(args) -> None:
         return loss, {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
 
     training.fit(model, optimizer, loader, args.cam_num_epoches, args.cam_weights_name, args, device, "train_cam",
-                 train_step, after_epoch=lambda ep: validate(model, val_loader, device))
+                 train_step, record, after_epoch=lambda ep: validate(model, val_loader, device))
     training.save_final(args.cam_weights_name, model)

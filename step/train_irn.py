@@ -6,8 +6,11 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from misc import indexing, torchutils
-from step import training
+from step import stage, training
 from voc12 import dataloader as vocdata
+
+RESULT_FLAGS = ("dataset", "train_list", "cls_labels", "irn_network", "irn_crop_size", "irn_batch_size",
+                "irn_num_epoches", "irn_learning_rate", "irn_weight_decay", "irn_rescale", "irn_seeds", "seed", "amp")
 
 
 def irn_losses(model_out, pack, device) -> tuple[torch.Tensor, dict[str, float]]:
@@ -26,12 +29,12 @@ def irn_losses(model_out, pack, device) -> tuple[torch.Tensor, dict[str, float]]
     return total, {"pos": pos_aff.item(), "neg": neg_aff.item(), "dp_fg": dp_fg.item(), "dp_bg": dp_bg.item()}
 
 
-def estimate_mean_shift(model, args, device) -> torch.Tensor:
-    """Mean displacement over --infer_list (top-left crops), subtracted at inference."""
-    dataset = vocdata.VOC12ImageDataset(args.infer_list, voc12_root=args.voc12_root, crop_size=args.irn_crop_size,
-                                        crop_method="top_left")
+def estimate_mean_shift(model, args, device, names, root, spec) -> torch.Tensor:
+    """Mean displacement over ``names`` (--infer_list, top-left crops), subtracted at inference."""
+    dataset = vocdata.VOC12ImageDataset(names, voc12_root=root, crop_size=args.irn_crop_size,
+                                        crop_method="top_left", spec=spec)
     loader = DataLoader(dataset, batch_size=args.irn_batch_size, shuffle=False, num_workers=args.num_workers,
-                        drop_last=len(dataset) >= args.irn_batch_size)
+                        drop_last=len(dataset) >= args.irn_batch_size, worker_init_fn=torchutils.init_worker)
     model.eval()
     means = []
     with torch.no_grad():
@@ -42,15 +45,21 @@ def estimate_mean_shift(model, args, device) -> torch.Tensor:
 
 
 def run(args) -> None:
+    spec, root, names = stage.check_inputs(args, "train_list")
+    label_dir = args.amn_ir_label_out_dir if args.irn_seeds == "amn" else args.ir_label_out_dir
+    producer = "amn_cam_to_ir_label" if args.irn_seeds == "amn" else "cam_to_ir_label"
+    seeds = stage.upstream_digest(label_dir, names, ".png", producer)
+    _, _, infer_names = stage.check_inputs(args, "infer_list")
+    init = args.irn_backbone_weights or args.backbone_weights
+    record = training.training_record(args, RESULT_FLAGS, seeds=seeds, backbone=training.init_digest(init))
     device = torchutils.resolve_device(args.device)
     path_index = indexing.PathIndex(radius=10, default_size=(args.irn_crop_size // 4, args.irn_crop_size // 4))
     model = training.build_network(args.irn_network, "AffinityDisplacementLoss", path_index=path_index)
-    training.init_backbone(model, args.irn_backbone_weights or args.backbone_weights)
-    label_dir = args.amn_ir_label_out_dir if args.irn_seeds == "amn" else args.ir_label_out_dir
-    dataset = vocdata.VOC12AffinityDataset(args.train_list, label_dir=label_dir, voc12_root=args.voc12_root,
+    training.init_backbone(model, init)
+    dataset = vocdata.VOC12AffinityDataset(names, label_dir=label_dir, voc12_root=root,
                                            indices_from=path_index.src_indices, indices_to=path_index.dst_indices,
                                            hor_flip=True, crop_size=args.irn_crop_size, crop_method="random",
-                                           rescale=tuple(args.irn_rescale), cls_labels=args.cls_labels)
+                                           rescale=tuple(args.irn_rescale), cls_labels=args.cls_labels, spec=spec)
     loader = training.train_loader(dataset, args.irn_batch_size, args.num_workers, device)
     max_step = (len(dataset) // args.irn_batch_size) * args.irn_num_epoches
     optimizer = training.poly_optimizer(model.trainable_parameters(), args.irn_learning_rate, args.irn_weight_decay,
@@ -64,6 +73,6 @@ def run(args) -> None:
         return irn_losses([o.float() for o in out], pack, device)
 
     training.fit(model, optimizer, loader, args.irn_num_epoches, args.irn_weights_name, args, device, "train_irn",
-                 train_step)
-    model.mean_shift.running_mean = estimate_mean_shift(model, args, device).to(device)
+                 train_step, record)
+    model.mean_shift.running_mean = estimate_mean_shift(model, args, device, infer_names, root, spec).to(device)
     training.save_final(args.irn_weights_name, model)

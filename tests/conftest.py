@@ -8,14 +8,12 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO.parent / "shared" / "reference"
+DATA = REPO / "tests" / "data"
 
 
 @pytest.fixture(scope="session")
 def golden():
-    path = REFERENCE / "official_small.npz"
-    if not path.is_file():
-        pytest.skip(f"{path} is not available")
+    path = DATA / "official_small.npz"
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
 
@@ -24,9 +22,7 @@ def golden():
 def state_dict_keys():
     import json
 
-    path = REFERENCE / "state_dict_keys.json"
-    if not path.is_file():
-        pytest.skip(f"{path} is not available")
+    path = DATA / "state_dict_keys.json"
     return json.loads(path.read_text())
 
 

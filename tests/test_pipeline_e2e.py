@@ -51,7 +51,7 @@ def test_every_step_runs_and_writes_its_outputs(toy, tmp_path):
     report = res / "report"
     assert Image.open(report / "threshold_curve.png").size == (640, 400)
     rows = sorted((report / "overlays").glob("*.png"))
-    assert len(rows) == 3 and Image.open(rows[0]).size == (6 * 160, 160)
+    assert len(rows) == 3 and Image.open(rows[0]).size == (6 * 160, 160 + 18)
     assert "Threshold-robustness report" in (report / "summary.md").read_text()
     assert (tmp_path / "sess" / "res50_irn.pth").is_file() and not (tmp_path / "sess" / "res50_irn.pth.resume").exists()
 

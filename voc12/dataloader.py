@@ -17,6 +17,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from misc import imutils
+from misc.errors import PipelineError
 
 IGNORE = 255
 
@@ -43,7 +44,12 @@ def voc_palette(n: int = 256) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Where a dataset keeps its images and masks, and its class names (without background)."""
+    """Where a dataset keeps its images and masks, and its class names (without background).
+
+    Every step reads the dataset through this object: image and ground-truth
+    paths, the evaluation lists, the class count and the palette. COCO 2014
+    and folders of one's own images subclass it (``coco14/``, ``voc12/folder.py``).
+    """
 
     name: str
     class_names: tuple[str, ...]
@@ -52,6 +58,9 @@ class DatasetSpec:
     gt_dir: str = "SegmentationClass"
     gt_ext: str = ".png"
     list_dir: str = "ImageSets/Segmentation"
+    root_flag: str = "--voc12_root"
+    prepare_command: str = "python -m voc12.prepare --voc12_root DIR"
+    gt_root: str | None = None
 
     @property
     def n_classes(self) -> int:
@@ -61,10 +70,34 @@ class DatasetSpec:
         return Path(root) / self.image_dir / f"{name}{self.image_ext}"
 
     def gt_path(self, root: str | os.PathLike, name: str) -> Path:
-        return Path(root) / self.gt_dir / f"{name}{self.gt_ext}"
+        base = Path(self.gt_root) if self.gt_root else Path(root) / self.gt_dir
+        return base / f"{name}{self.gt_ext}"
+
+    def gt_location(self, root: str | os.PathLike) -> str:
+        """Where the ground truth is looked for, for messages and records."""
+        return str(Path(self.gt_root) if self.gt_root else Path(root) / self.gt_dir)
 
     def split_path(self, root: str | os.PathLike, split: str) -> Path:
         return Path(root) / self.list_dir / f"{split}.txt"
+
+    def has_ground_truth(self, root: str | os.PathLike) -> bool:
+        """Whether pixel-level ground truth exists, so the eval steps can score."""
+        return Path(self.gt_location(root).replace("{train2014,val2014}", "")).is_dir()
+
+    def palette(self) -> np.ndarray:
+        return voc_palette()
+
+    def check_root(self, root: str | os.PathLike | None) -> Path:
+        """The dataset root, after checking it has the image folder."""
+        if root is None:
+            raise PipelineError(f"--dataset {self.name} needs {self.root_flag} DIR")
+        root = Path(root)
+        if not root.is_dir():
+            raise PipelineError(f"dataset root {root} does not exist; pass {self.root_flag} pointing at it")
+        if not (root / self.image_dir).is_dir():
+            raise PipelineError(f"{root} has no {self.image_dir}/ folder; {self.root_flag} must be the VOC2012 "
+                                "folder of VOCdevkit (the one holding JPEGImages/)")
+        return root
 
 
 VOC12 = DatasetSpec("voc12", CAT_LIST)
@@ -78,8 +111,8 @@ def load_img_name_list(dataset_path: str | os.PathLike | Sequence[str]) -> list[
         return [str(n) for n in dataset_path]
     path = Path(dataset_path)
     if not path.is_file():
-        raise FileNotFoundError(f"image list {path} does not exist; create it with "
-                                "`python -m voc12.prepare --voc12_root DIR` or pass the right --*_list")
+        raise PipelineError(f"image list {path} does not exist; create it with the dataset's prepare command "
+                            "(python -m voc12.prepare, coco14.prepare or voc12.folder) or pass the right --*_list")
     names = []
     for line in path.read_text().splitlines():
         token = line.split()[0] if line.split() else ""
@@ -96,6 +129,8 @@ def save_cls_labels(path: str | os.PathLike, labels: dict[str, np.ndarray]) -> N
     from misc.fileio import atomic_open
 
     n = len(next(iter(labels.values()))) if labels else N_CAT
+    if any(len(v) != n for v in labels.values()):
+        raise ValueError("every image-level label must have the same number of classes")
     arr = np.array([(k, v) for k, v in sorted(labels.items())], dtype=CLS_LABEL_DTYPE(n))
     with atomic_open(path) as f:
         np.save(f, arr, allow_pickle=False)
@@ -104,43 +139,52 @@ def save_cls_labels(path: str | os.PathLike, labels: dict[str, np.ndarray]) -> N
 def load_cls_labels(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"class labels {path} do not exist; create them with "
-                                "`python -m voc12.prepare --voc12_root DIR` (or pass --cls_labels)")
+        raise PipelineError(f"class labels {path} do not exist; create them with the dataset's prepare command "
+                            "(python -m voc12.prepare, coco14.prepare or voc12.folder) or pass --cls_labels")
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as err:
-        raise ValueError(f"{path} is a pickled file (the official cls_labels.npy?); we do not load pickles. "
-                         "Recreate it with `python -m voc12.prepare --voc12_root DIR`.") from err
+        raise PipelineError(f"{path} is a pickled file (the official cls_labels.npy?); we do not load pickles. "
+                            "Recreate it with the dataset's prepare command (python -m voc12.prepare ...)") from err
+    except (OSError, EOFError) as err:
+        raise PipelineError(f"class labels {path} cannot be read ({err}); recreate them with the prepare "
+                            "command") from err
+    if arr.dtype.names != ("name", "label"):
+        raise PipelineError(f"{path} is not a class-label file of this project (fields name, label); recreate it "
+                            "with the dataset's prepare command")
     return {str(r["name"]): np.asarray(r["label"], np.float32) for r in arr}
 
 
-def labels_for(names: Sequence[str], cls_labels: dict[str, np.ndarray], source: str) -> np.ndarray:
+def labels_for(names: Sequence[str], cls_labels: dict[str, np.ndarray], source: str,
+               n_classes: int | None = None) -> np.ndarray:
+    """The label vectors of ``names``; every name must have one, of ``n_classes`` entries."""
     missing = [n for n in names if n not in cls_labels]
     if missing:
-        raise KeyError(f"{len(missing)} listed images have no class label in {source} (first: {missing[0]}); "
-                       "rerun `python -m voc12.prepare` on the dataset these lists come from")
-    return np.stack([cls_labels[n] for n in names]) if names else np.zeros((0, N_CAT), np.float32)
+        raise PipelineError(f"{len(missing)} listed images have no class label in {source} (first: {missing[0]}); "
+                            "rerun the prepare command on the dataset these lists come from")
+    if n_classes is not None and cls_labels:
+        found = len(next(iter(cls_labels.values())))
+        if found != n_classes:
+            raise PipelineError(f"{source} has {found} classes per image but the dataset has {n_classes}; pass "
+                                "the label file of this dataset (--cls_labels) or the right --dataset")
+    width = n_classes or N_CAT
+    return np.stack([cls_labels[n] for n in names]) if names else np.zeros((0, width), np.float32)
 
 
 def read_image(path: Path) -> np.ndarray:
     """An RGB uint8 image; missing or unreadable files raise an error that names them."""
     if not path.is_file():
-        raise FileNotFoundError(f"image {path} is listed but does not exist; check --voc12_root and the list")
+        raise PipelineError(f"image {path} is listed but does not exist; check the dataset root and the list")
     try:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB"))
     except (OSError, ValueError, SyntaxError) as err:
-        raise ValueError(f"image {path} cannot be decoded ({err}); replace the file or drop it from the list") from err
+        raise PipelineError(f"image {path} cannot be decoded ({err}); replace the file or drop it from the "
+                            "list") from err
 
 
 def check_root(root: str | os.PathLike, spec: DatasetSpec = VOC12) -> Path:
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset root {root} does not exist; pass --voc12_root pointing at VOC2012/")
-    if not (root / spec.image_dir).is_dir():
-        raise FileNotFoundError(f"{root} has no {spec.image_dir}/ folder; --voc12_root must be the VOC2012 "
-                                "folder of VOCdevkit (the one holding JPEGImages/)")
-    return root
+    return spec.check_root(root)
 
 
 class TorchvisionNormalize:
@@ -155,15 +199,16 @@ class TorchvisionNormalize:
 class GetAffinityLabelFromIndices:
     """Background-positive, foreground-positive and negative pair labels of a seed map."""
 
-    def __init__(self, indices_from: np.ndarray, indices_to: np.ndarray):
+    def __init__(self, indices_from: np.ndarray, indices_to: np.ndarray, n_classes: int = N_CAT):
         self.indices_from = indices_from
         self.indices_to = indices_to
+        self.n_labels = n_classes + 1
 
     def __call__(self, segm_map: np.ndarray):
         flat = np.reshape(segm_map, -1)
         label_from = np.expand_dims(flat[self.indices_from], axis=0)
         label_to = flat[self.indices_to]
-        valid = np.logical_and(label_from < 21, label_to < 21)
+        valid = np.logical_and(label_from < self.n_labels, label_to < self.n_labels)
         equal = label_from == label_to
         pos = np.logical_and(equal, valid)
         bg_pos = np.logical_and(pos, label_from == 0).astype(np.float32)
@@ -222,7 +267,8 @@ class VOC12ClassificationDataset(VOC12ImageDataset):
                  cls_labels="voc12/cls_labels.npy", spec: DatasetSpec = VOC12):
         super().__init__(img_name_list_path, voc12_root, resize_long, rescale, img_normal, hor_flip,
                          crop_size, crop_method, spec=spec)
-        self.label_list = labels_for(self.img_name_list, _as_label_dict(cls_labels), str(cls_labels))
+        self.label_list = labels_for(self.img_name_list, _as_label_dict(cls_labels), str(cls_labels),
+                                     spec.n_classes)
 
     def __getitem__(self, idx: int) -> dict:
         out = super().__getitem__(idx)
@@ -261,13 +307,14 @@ class VOC12SegmentationDataset(Dataset):
         self.img_name_list = load_img_name_list(img_name_list_path)
         self.label_dir = Path(label_dir)
         if not self.label_dir.is_dir():
-            raise FileNotFoundError(f"seed folder {self.label_dir} does not exist; run the *_to_ir_label step first")
+            raise PipelineError(f"seed folder {self.label_dir} does not exist; run the *_to_ir_label step first")
         self.rescale = rescale
         self.crop_size = crop_size
         self.img_normal = img_normal
         self.hor_flip = hor_flip
         self.crop_method = crop_method
-        self.label_list = labels_for(self.img_name_list, _as_label_dict(cls_labels), str(cls_labels))
+        self.label_list = labels_for(self.img_name_list, _as_label_dict(cls_labels), str(cls_labels),
+                                     spec.n_classes)
 
     def __len__(self) -> int:
         return len(self.img_name_list)
@@ -279,7 +326,7 @@ class VOC12SegmentationDataset(Dataset):
         label_path = self.label_dir / f"{name}.png"
         label = load_png(label_path)
         if label.shape != img.shape[:2]:
-            raise ValueError(f"label {label_path} is {label.shape[1]}x{label.shape[0]} but its image is "
+            raise PipelineError(f"label {label_path} is {label.shape[1]}x{label.shape[0]} but its image is "
                              f"{img.shape[1]}x{img.shape[0]}; regenerate the seeds for this dataset")
         return img, label
 
@@ -309,7 +356,7 @@ class VOC12AffinityDataset(VOC12SegmentationDataset):
                  cls_labels="voc12/cls_labels.npy", spec: DatasetSpec = VOC12):
         super().__init__(img_name_list_path, label_dir, crop_size, voc12_root, rescale, img_normal, hor_flip,
                          crop_method=crop_method, cls_labels=cls_labels, spec=spec)
-        self.extract_aff_lab_func = GetAffinityLabelFromIndices(indices_from, indices_to)
+        self.extract_aff_lab_func = GetAffinityLabelFromIndices(indices_from, indices_to, spec.n_classes)
 
     def __getitem__(self, idx: int) -> dict:
         out = super().__getitem__(idx)

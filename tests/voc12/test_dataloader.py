@@ -3,6 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
+from misc.errors import PipelineError
 from voc12 import dataloader as vocdata
 
 
@@ -19,7 +20,7 @@ def test_cls_labels_round_trip_without_pickle(tmp_path):
     assert out.keys() == labels.keys()
     np.testing.assert_array_equal(out["2011_003276"], labels["2011_003276"])
     np.save(tmp_path / "pickled.npy", {"a": 1}, allow_pickle=True)
-    with pytest.raises(ValueError, match="pickle"):
+    with pytest.raises(PipelineError, match="pickle"):
         vocdata.load_cls_labels(tmp_path / "pickled.npy")
 
 
@@ -41,9 +42,9 @@ def test_msf_dataset_stacks_flips_per_scale(toy):
 
 
 def test_missing_root_and_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(PipelineError, match="does not exist"):
         vocdata.VOC12ImageDataset(["a"], tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError, match="JPEGImages"):
+    with pytest.raises(PipelineError, match="JPEGImages"):
         vocdata.VOC12ImageDataset(["a"], tmp_path)
 
 
@@ -51,9 +52,9 @@ def test_listed_image_missing_or_corrupt(tmp_path):
     (tmp_path / "JPEGImages").mkdir()
     (tmp_path / "JPEGImages" / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
     ds = vocdata.VOC12ImageDataset(["gone", "bad"], tmp_path)
-    with pytest.raises(FileNotFoundError, match="gone.jpg"):
+    with pytest.raises(PipelineError, match="gone.jpg"):
         ds[0]
-    with pytest.raises(ValueError, match="bad.jpg"):
+    with pytest.raises(PipelineError, match="bad.jpg"):
         ds[1]
 
 
@@ -61,18 +62,18 @@ def test_label_size_must_match_image(toy, tmp_path):
     name = vocdata.load_img_name_list(toy.meta / "train.txt")[0]
     Image.fromarray(np.zeros((10, 12), np.uint8)).save(tmp_path / f"{name}.png")
     ds = vocdata.VOC12SegmentationDataset([name], tmp_path, 32, toy.root, cls_labels=toy.meta / "cls_labels.npy")
-    with pytest.raises(ValueError, match="12x10"):
+    with pytest.raises(PipelineError, match="12x10"):
         ds[0]
 
 
 def test_missing_lists_labels_and_seed_folder(toy, tmp_path):
-    with pytest.raises(FileNotFoundError, match="voc12.prepare"):
+    with pytest.raises(PipelineError, match="voc12.prepare"):
         vocdata.load_img_name_list(tmp_path / "train_aug.txt")
-    with pytest.raises(FileNotFoundError, match="voc12.prepare"):
+    with pytest.raises(PipelineError, match="voc12.prepare"):
         vocdata.load_cls_labels(tmp_path / "cls_labels.npy")
-    with pytest.raises(KeyError, match="no class label"):
+    with pytest.raises(PipelineError, match="no class label"):
         vocdata.VOC12ClassificationDataset(["unknown_id"], toy.root, cls_labels=toy.meta / "cls_labels.npy")
-    with pytest.raises(FileNotFoundError, match="seed folder"):
+    with pytest.raises(PipelineError, match="seed folder"):
         vocdata.VOC12SegmentationDataset(["x"], tmp_path / "none", 32, toy.root, cls_labels={})
 
 

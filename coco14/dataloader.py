@@ -1,0 +1,107 @@
+"""MS COCO 2014 for the pipeline: its 80 classes, its folders, and the official dataset class names.
+
+Image IDs are the 12-digit strings of the official lists (``000000000009``).
+Images are found in the official download layout (``train2014/COCO_train2014_<id>.jpg``,
+``val2014/COCO_val2014_<id>.jpg``) or in the official AMN layout (``JPEGImages/train2014/...``);
+ground truth is ``SegmentationClass/{train2014,val2014}/<id>.png`` (written by
+``python -m coco14.prepare``) or ``--gt_dir DIR/<id>.png``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from misc.errors import PipelineError
+from voc12 import dataloader as base
+
+# (COCO category id, name) in increasing id order; label index i is the i-th entry, mask value i + 1.
+CATEGORIES = (
+    (1, "person"), (2, "bicycle"), (3, "car"), (4, "motorcycle"), (5, "airplane"), (6, "bus"), (7, "train"),
+    (8, "truck"), (9, "boat"), (10, "traffic light"), (11, "fire hydrant"), (13, "stop sign"),
+    (14, "parking meter"), (15, "bench"), (16, "bird"), (17, "cat"), (18, "dog"), (19, "horse"), (20, "sheep"),
+    (21, "cow"), (22, "elephant"), (23, "bear"), (24, "zebra"), (25, "giraffe"), (27, "backpack"),
+    (28, "umbrella"), (31, "handbag"), (32, "tie"), (33, "suitcase"), (34, "frisbee"), (35, "skis"),
+    (36, "snowboard"), (37, "sports ball"), (38, "kite"), (39, "baseball bat"), (40, "baseball glove"),
+    (41, "skateboard"), (42, "surfboard"), (43, "tennis racket"), (44, "bottle"), (46, "wine glass"),
+    (47, "cup"), (48, "fork"), (49, "knife"), (50, "spoon"), (51, "bowl"), (52, "banana"), (53, "apple"),
+    (54, "sandwich"), (55, "orange"), (56, "broccoli"), (57, "carrot"), (58, "hot dog"), (59, "pizza"),
+    (60, "donut"), (61, "cake"), (62, "chair"), (63, "couch"), (64, "potted plant"), (65, "bed"),
+    (67, "dining table"), (70, "toilet"), (72, "tv"), (73, "laptop"), (74, "mouse"), (75, "remote"),
+    (76, "keyboard"), (77, "cell phone"), (78, "microwave"), (79, "oven"), (80, "toaster"), (81, "sink"),
+    (82, "refrigerator"), (84, "book"), (85, "clock"), (86, "vase"), (87, "scissors"), (88, "teddy bear"),
+    (89, "hair drier"), (90, "toothbrush"),
+)
+CAT_LIST = tuple(name for _, name in CATEGORIES)
+N_CAT = len(CAT_LIST)
+SPLITS = ("train2014", "val2014")
+
+
+def decode_int_filename(int_filename) -> str:
+    """The 12-digit string of an image id (the official helper's name)."""
+    s = str(int_filename).strip()
+    return s if len(s) == 12 else f"{int(s):012d}"
+
+
+@dataclass(frozen=True)
+class COCO14Spec(base.DatasetSpec):
+    """COCO 2014: images in either split folder, eval lists ``coco14/<set>14.txt``."""
+
+    list_dir: str = "coco14"
+
+    def _image_candidates(self, root: Path, name: str) -> list[Path]:
+        return [root / prefix / split / f"COCO_{split}_{name}.jpg"
+                for prefix in ("", "JPEGImages") for split in SPLITS]
+
+    def image_path(self, root: str | os.PathLike, name: str) -> Path:
+        candidates = self._image_candidates(Path(root), name)
+        return next((c for c in candidates if c.is_file()), candidates[0])
+
+    def gt_path(self, root: str | os.PathLike, name: str) -> Path:
+        if self.gt_root:
+            return Path(self.gt_root) / f"{name}{self.gt_ext}"
+        candidates = [Path(root) / self.gt_dir / split / f"{name}{self.gt_ext}" for split in SPLITS]
+        return next((c for c in candidates if c.is_file()), candidates[0])
+
+    def gt_location(self, root: str | os.PathLike) -> str:
+        return str(Path(self.gt_root) if self.gt_root else Path(root) / self.gt_dir / "{train2014,val2014}")
+
+    def split_path(self, root: str | os.PathLike, split: str) -> Path:
+        return Path(self.list_dir) / f"{split}14.txt"
+
+    def check_root(self, root: str | os.PathLike | None) -> Path:
+        if root is None:
+            raise PipelineError("--dataset coco14 needs --coco14_root DIR (the folder with train2014/ and "
+                                "annotations/)")
+        root = Path(root)
+        if not root.is_dir():
+            raise PipelineError(f"dataset root {root} does not exist; pass --coco14_root pointing at it")
+        if not any((root / prefix / split).is_dir() for prefix in ("", "JPEGImages") for split in SPLITS):
+            raise PipelineError(f"{root} has neither train2014/ nor val2014/ (nor JPEGImages/train2014/); "
+                                "--coco14_root must be the folder of the COCO 2014 download")
+        return root
+
+
+COCO14 = COCO14Spec("coco14", CAT_LIST, image_dir="", root_flag="--coco14_root",
+                    prepare_command="python -m coco14.prepare --coco14_root DIR")
+
+
+def _coco(cls):
+    """The official COCO class: the VOC implementation with the COCO spec and a ``coco14_root`` argument."""
+
+    class Wrapped(cls):
+        def __init__(self, *args, coco14_root=None, spec: base.DatasetSpec = COCO14, **kwargs):
+            if coco14_root is not None:
+                kwargs["voc12_root"] = coco14_root
+            super().__init__(*args, spec=spec, **kwargs)
+
+    Wrapped.__name__ = Wrapped.__qualname__ = cls.__name__.replace("VOC12", "COCO14")
+    Wrapped.__doc__ = f"{cls.__doc__ or cls.__name__} (COCO 2014)"
+    return Wrapped
+
+
+COCO14ImageDataset = _coco(base.VOC12ImageDataset)
+COCO14ClassificationDataset = _coco(base.VOC12ClassificationDataset)
+COCO14ClassificationDatasetMSF = _coco(base.VOC12ClassificationDatasetMSF)
+COCO14SegmentationDataset = _coco(base.VOC12SegmentationDataset)
+COCO14AffinityDataset = _coco(base.VOC12AffinityDataset)
