@@ -78,8 +78,14 @@ def seed_thresholds(args, kind: str) -> tuple[float, float]:
 
 
 def eval_list_path(args) -> Path:
-    """The list the eval steps score: the dataset's ``--chainer_eval_set`` split."""
-    return get_dataset(args).split_path(dataset_root(args) or ".", args.chainer_eval_set)
+    """The list the eval steps score: the dataset's ``--chainer_eval_set`` split.
+
+    COCO's lists sit beside its labels (``coco14/<set>14.txt`` by default), as prepare writes them.
+    """
+    spec = get_dataset(args)
+    if spec.name == "coco14":
+        spec = dataclasses.replace(spec, list_dir=str(Path(args.cls_labels).parent))
+    return spec.split_path(dataset_root(args) or ".", args.chainer_eval_set)
 
 
 def eval_names(args) -> list[str]:

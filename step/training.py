@@ -28,7 +28,8 @@ def checkpoint_path(name: str, flag: str, producer: str) -> Path:
     try:
         return resolve_weights(name)
     except FileNotFoundError as err:
-        raise PipelineError(f"{err} (set by {flag}); run {producer} first, or put the released file there") from err
+        raise PipelineError(f"checkpoint {name} does not exist (nor {name}.pth; set by {flag}); run {producer} "
+                            "first, or put the released file there") from err
 
 
 def describe_checkpoint(sd: dict) -> str:

@@ -3,34 +3,17 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import run_sample
+from helpers import pipeline_argv, tiny_settings
 from misc.fileio import load_cam
-
-
-def _argv(toy, tmp_path, *extra):
-    out = tmp_path / "result"
-    sess = tmp_path / "sess"
-    return ["--voc12_root", str(toy.root), "--train_list", str(toy.meta / "train.txt"),
-            "--val_list", str(toy.meta / "val.txt"), "--infer_list", str(toy.meta / "train.txt"),
-            "--cls_labels", str(toy.meta / "cls_labels.npy"), "--device", "cpu", "--num_workers", "0",
-            "--backbone_weights", "none", "--cam_scales", "1.0", "0.5",
-            "--cam_crop_size", "64", "--cam_resize_long", "56", "72", "--cam_batch_size", "8", "--cam_num_epoches", "1",
-            "--amn_crop_size", "64", "--amn_batch_size", "8", "--amn_num_epoches", "1",
-            "--amn_backbone_weights", str(sess / "res50_cam.pth"), "--irn_backbone_weights", str(sess / "res50_cam.pth"),
-            "--irn_crop_size", "96", "--irn_batch_size", "8", "--irn_num_epoches", "1", "--exp_times", "4",
-            "--cam_weights_name", str(sess / "res50_cam.pth"), "--amn_weights_name", str(sess / "res50_amn.pth"),
-            "--irn_weights_name", str(sess / "res50_irn.pth"), "--result_dir", str(out),
-            "--cam_out_dir", str(out / "cam"), "--ir_label_out_dir", str(out / "ir_label"),
-            "--amn_cam_out_dir", str(out / "amn_cam"), "--amn_ir_label_out_dir", str(out / "amn_ir_label"),
-            "--sem_seg_out_dir", str(out / "sem_seg"), "--log_name", str(tmp_path / "log"),
-            "--report_images", "3", *extra]
 
 
 def test_every_step_runs_and_writes_its_outputs(toy, tmp_path):
     passes = [f"--{flag}" for flag, _ in run_sample.STEPS]
-    run_sample.main(_argv(toy, tmp_path, *[x for p in passes for x in (p, "True")]))
+    run_sample.main(pipeline_argv(toy, tmp_path, *[x for p in passes for x in (p, "True")]))
     res = tmp_path / "result"
     names = (toy.meta / "train.txt").read_text().split()
     for sub, suffix in (("cam", ".npz"), ("ir_label", ".png"), ("amn_cam", ".npz"), ("amn_ir_label", ".png"),
@@ -57,14 +40,14 @@ def test_every_step_runs_and_writes_its_outputs(toy, tmp_path):
 
 
 def test_make_steps_skip_existing_outputs_and_overwrite_redoes_them(toy, tmp_path):
-    argv = _argv(toy, tmp_path, "--train_cam_pass", "True", "--make_cam_pass", "True")
+    argv = pipeline_argv(toy, tmp_path, "--train_cam_pass", "True", "--make_cam_pass", "True")
     run_sample.main(argv)
     target = tmp_path / "result" / "cam" / (toy.meta / "train.txt").read_text().split()[0]
     target = target.with_suffix(".npz")
     stamp = target.stat().st_mtime_ns
-    run_sample.main(_argv(toy, tmp_path, "--make_cam_pass", "True"))
+    run_sample.main(pipeline_argv(toy, tmp_path, "--make_cam_pass", "True"))
     assert target.stat().st_mtime_ns == stamp
-    run_sample.main(_argv(toy, tmp_path, "--make_cam_pass", "True", "--overwrite", "True"))
+    run_sample.main(pipeline_argv(toy, tmp_path, "--make_cam_pass", "True", "--overwrite", "True"))
     assert target.stat().st_mtime_ns != stamp
 
 
@@ -76,11 +59,11 @@ def test_training_resumes_from_its_checkpoint(toy, tmp_path, capsys, monkeypatch
 
     monkeypatch.setattr(training, "save_final", killed)
     with pytest.raises(KeyboardInterrupt):
-        run_sample.main(_argv(toy, tmp_path, "--train_cam_pass", "True"))
+        run_sample.main(pipeline_argv(toy, tmp_path, "--train_cam_pass", "True"))
     sess = tmp_path / "sess"
     assert (sess / "res50_cam.pth.resume").is_file() and not (sess / "res50_cam.pth").exists()
     monkeypatch.undo()
-    run_sample.main(_argv(toy, tmp_path, "--train_cam_pass", "True"))
+    run_sample.main(pipeline_argv(toy, tmp_path, "--train_cam_pass", "True"))
     assert "resuming from" in capsys.readouterr().out
     assert (sess / "res50_cam.pth").is_file() and not (sess / "res50_cam.pth.resume").exists()
 
@@ -88,3 +71,51 @@ def test_training_resumes_from_its_checkpoint(toy, tmp_path, capsys, monkeypatch
 def test_driver_requires_a_dataset():
     with pytest.raises(SystemExit):
         run_sample.main([])
+
+
+ALL_STEPS = [x for flag, _ in run_sample.STEPS for x in (f"--{flag}", "True")]
+
+
+def _assert_pipeline_outputs(tmp_path, names, n_classes):
+    res = tmp_path / "result"
+    for sub, suffix in (("cam", ".npz"), ("amn_cam", ".npz"), ("amn_ir_label", ".png"), ("sem_seg", ".png")):
+        assert sorted(p.stem for p in (res / sub).glob(f"*{suffix}")) == sorted(names), sub
+    sd = torch.load(tmp_path / "sess" / "res50_amn.pth", weights_only=True)
+    assert sd["label_enc.weight"].shape == (2048, n_classes)
+
+
+def test_coco_pipeline_end_to_end(tmp_path):
+    from coco14 import prepare, toy
+
+    root = toy.generate(tmp_path / "coco", num_train=12, num_val=4, size=64)
+    meta = tmp_path / "meta"
+    prepare.prepare(str(root), str(meta))
+    names = (meta / "train14.txt").read_text().split()
+    run_sample.main(["--dataset", "coco14", "--coco14_root", str(root), "--train_list", str(meta / "train14.txt"),
+                     "--val_list", str(meta / "val14.txt"), "--infer_list", str(meta / "train14.txt"),
+                     "--cls_labels", str(meta / "cls_labels.npy"), *tiny_settings(tmp_path), *ALL_STEPS])
+    _assert_pipeline_outputs(tmp_path, names, 80)
+    rec = json.loads((tmp_path / "result" / "sem_seg.json").read_text())
+    assert rec["dataset"] == "coco14" and len(rec["per_class_iou"]) == 81 and "toothbrush" in rec["per_class_iou"]
+    empty = load_cam(tmp_path / "result" / "cam" / f"{names[1]}.npz")  # the toy's image without annotation
+    assert empty["keys"].size == 0
+    assert not np.asarray(Image.open(tmp_path / "result" / "sem_seg" / f"{names[1]}.png")).any()
+
+
+def test_folder_pipeline_end_to_end_without_masks(toy, tmp_path, capsys):
+    from voc12 import folder
+    from voc12.dataloader import CAT_LIST, load_cls_labels
+
+    labels = load_cls_labels(toy.meta / "cls_labels.npy")
+    rows = [f"{n},{';'.join(CAT_LIST[i] for i in np.flatnonzero(v))}" for n, v in labels.items()]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    spec = folder.prepare(str(toy.root / "JPEGImages"), str(tmp_path / "labels.csv"), str(tmp_path / "mine"),
+                          val_fraction=0.2)
+    run_sample.main(["--dataset", "folder", "--folder_root", str(tmp_path / "mine"), *tiny_settings(tmp_path),
+                     *ALL_STEPS])
+    out = capsys.readouterr().out
+    names = (tmp_path / "mine" / "train.txt").read_text().split()
+    _assert_pipeline_outputs(tmp_path, names, spec.n_classes)
+    assert "eval_cam: dataset folder has no ground-truth masks" in out and "skipping the evaluation" in out
+    assert not (tmp_path / "result" / "cam.json").exists()
+    assert (tmp_path / "result" / "report" / "overlays").is_dir()
