@@ -1,27 +1,39 @@
 #!/usr/bin/env bash
-# The official AMN recipe on PASCAL VOC 2012: CAM -> seeds -> AMN -> AMN seeds -> IRN -> masks -> report.
+# The official AMN recipe: CAM -> seeds -> AMN -> AMN seeds -> IRN -> masks -> report.
 #   DATASET_ROOT=VOCdevkit/VOC2012 bash script/generate_pseudo_mask.sh
+#   DATASET=coco14 DATASET_ROOT=COCO2014 bash script/generate_pseudo_mask.sh   (= script/generate_pseudo_mask_coco.sh)
 # START=cam|amn|irn|masks begins at that stage; GPU selects the CUDA device(s); extra arguments go to every call.
+# Each step keeps the outputs whose provenance matches and redoes the stale ones, so no stage is reused stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-: "${DATASET_ROOT:?set DATASET_ROOT to VOCdevkit/VOC2012}"
+: "${DATASET_ROOT:?set DATASET_ROOT to VOCdevkit/VOC2012 (or the COCO 2014 folder with DATASET=coco14)}"
+DATASET=${DATASET:-voc12}
 START=${START:-cam}
 GPU=${GPU:-0}
 NUM_WORKERS=${NUM_WORKERS:-8}
-run() { CUDA_VISIBLE_DEVICES=${GPU} python3 run_sample.py --voc12_root "${DATASET_ROOT}" --num_workers "${NUM_WORKERS}" "$@"; }
+case "$DATASET" in
+  voc12) driver=run_sample.py; labels=voc12/cls_labels.npy; prep="voc12.prepare --voc12_root ${DATASET_ROOT} --sbd_root SBD"
+         cam_flags=(--cam_eval_thres 0.15 --conf_fg_thres 0.30 --conf_bg_thres 0.05)
+         amn_flags=(--conf_fg_thres 0.45 --conf_bg_thres 0.15) ;;
+  # COCO: the official driver's defaults (0.45/0.15 in both seed steps, --sem_seg_bg_thres 0.22) come with it.
+  coco14) driver=run_sample_coco.py; labels=coco14/cls_labels.npy; prep="coco14.prepare --coco14_root ${DATASET_ROOT}"
+          cam_flags=(); amn_flags=() ;;
+  *) echo "DATASET must be voc12 or coco14" >&2; exit 2 ;;
+esac
+run() { CUDA_VISIBLE_DEVICES=${GPU} python3 "$driver" "--${DATASET}_root" "${DATASET_ROOT}" --num_workers "${NUM_WORKERS}" "$@"; }
 stages=(cam amn irn masks)
 begin=-1
 for i in "${!stages[@]}"; do [[ ${stages[$i]} == "$START" ]] && begin=$i; done
 (( begin >= 0 )) || { echo "START must be one of: ${stages[*]}" >&2; exit 2; }
 
-[ -f voc12/cls_labels.npy ] || { echo "run: python -m voc12.prepare --voc12_root ${DATASET_ROOT} --sbd_root SBD" >&2; exit 2; }
+[ -f "$labels" ] || { echo "run: python -m ${prep}" >&2; exit 2; }
 
-# 1. classification network, CAMs and CRF-refined seeds (IRN's thresholds)
-(( begin <= 0 )) && run --train_cam_pass True --make_cam_pass True --cam_eval_thres 0.15 --eval_cam_pass True \
-    --cam_to_ir_label_pass True --conf_fg_thres 0.30 --conf_bg_thres 0.05 "$@"
-# 2. activation manipulation network, its maps and seeds (AMN's thresholds)
+# 1. classification network, CAMs and CRF-refined seeds
+(( begin <= 0 )) && run --train_cam_pass True --make_cam_pass True --eval_cam_pass True \
+    --cam_to_ir_label_pass True ${cam_flags[@]+"${cam_flags[@]}"} "$@"
+# 2. activation manipulation network, its maps and seeds
 (( begin <= 1 )) && run --train_amn_pass True --make_amn_cam_pass True --eval_amn_cam_pass True \
-    --amn_cam_to_ir_label_pass True --conf_fg_thres 0.45 --conf_bg_thres 0.15 "$@"
+    --amn_cam_to_ir_label_pass True ${amn_flags[@]+"${amn_flags[@]}"} "$@"
 # 3. boundary refinement network (IRN) on the AMN seeds
 (( begin <= 2 )) && run --train_irn_pass True "$@"
 # 4. final pseudo masks and the threshold report

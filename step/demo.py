@@ -16,7 +16,7 @@ DATA_ROOT = Path("data/toy_voc")
 META = DATA_ROOT / "meta"
 TOY = dict(seed=0, num_train=240, num_val=40, size=128)
 COCO_ROOT = Path("data/toy_coco")
-COCO_TOY = dict(seed=0, num_train=240, num_val=40, size=128)
+COCO_TOY = dict(seed=0, num_train=160, num_val=20, size=128)
 # Flags the demo sets itself and that a user may not change: they point at the toy data.
 DATA_FLAGS = ("voc12_root", "coco14_root", "folder_root", "train_list", "val_list", "infer_list", "cls_labels",
               "chainer_eval_set", "gt_dir")

@@ -152,6 +152,9 @@ def fit(model, optimizer, loader, epochs: int, weights_name: str, args, device: 
     saving a resumable checkpoint after each one."""
     from tqdm import tqdm
 
+    from misc.fileio import remove_stale_temporaries
+
+    remove_stale_temporaries(Path(weights_name).parent)
     start = try_resume(weights_name, model, optimizer, device, record, args.overwrite)
     model.train()
     for ep in range(start, epochs):
