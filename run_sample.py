@@ -26,8 +26,8 @@ LISTS_HELP = {
     "train_list": "images to train on and to make CAMs/seeds for [train_cam, make_cam, cam_to_ir_label, train_amn, "
                   "make_amn_cam, amn_cam_to_ir_label, train_irn]",
     "val_list": "validation images of the classifier [train_cam]",
-    "infer_list": "images to make final masks for, and to evaluate AMN on after each epoch and estimate IRN's "
-                  "mean displacement on [make_sem_seg, train_amn, train_irn]; voc12/train_aug.txt to train a "
+    "infer_list": "images to make final and instance masks for, to evaluate AMN on after each epoch and to estimate "
+                  "IRN's mean displacement on [make_sem_seg, make_ins_seg, train_amn, train_irn]; voc12/train_aug.txt to train a "
                   "segmentation model, voc12/train.txt or voc12/val.txt to check the masks quickly",
 }
 
@@ -41,6 +41,8 @@ STEP_HELP = {
     "eval_amn_cam_pass": "mIoU of the AMN maps at --cam_eval_thres and over the sweep",
     "amn_cam_to_ir_label_pass": "CRF-refined seeds of the AMN maps into --amn_ir_label_out_dir",
     "train_irn_pass": "train IRN's boundary and displacement branches on the seeds",
+    "make_ins_seg_pass": "IRN's instance masks of --infer_list from the CAMs in --cam_out_dir into --ins_seg_out_dir",
+    "eval_ins_seg_pass": "VOC instance mAP at IoU 0.5 of the instance masks (SegmentationObject/ ground truth)",
     "make_sem_seg_pass": "final masks of --infer_list by IRN's random walk into --sem_seg_out_dir",
     "eval_sem_seg_pass": "mIoU of the final masks",
     "make_report_pass": "threshold curve, summary and overlays into <result_dir>/report",
@@ -165,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="background threshold of the walked maps; 0.22 on COCO [make_sem_seg]")
     g.add_argument("--sem_seg_power", default=1.3, type=float, help="CAMs are raised to this power before the walk "
                    "[make_sem_seg]")
+    g.add_argument("--ins_seg_bg_thres", default=0.25, type=float,
+                   help="background threshold of the walked instance maps [make_ins_seg]")
 
     g = p.add_argument_group("output paths (COCO and folder datasets append _coco / _folder)")
     g.add_argument("--log_name", default="sample_train_eval", type=str, help="log file, without .log")
@@ -184,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="AMN seeds [amn_cam_to_ir_label, train_irn]")
     g.add_argument("--sem_seg_out_dir", default="result/sem_seg", type=str, help="final masks [make_sem_seg, "
                    "eval_sem_seg]")
+    g.add_argument("--ins_seg_out_dir", default="result/ins_seg", type=str,
+                   help="instance masks <id>.npz [make_ins_seg, eval_ins_seg, make_report]")
     g.add_argument("--report_images", default=12, type=int, help="overlay rows in the report [make_report]")
 
     g = p.add_argument_group("steps (each runs when set to True)")

@@ -45,9 +45,10 @@ def decode_int_filename(int_filename) -> str:
 
 @dataclass(frozen=True)
 class COCO14Spec(base.DatasetSpec):
-    """COCO 2014: images in either split folder, eval lists ``coco14/<set>14.txt``."""
+    """COCO 2014: images in either split folder, eval lists ``coco14/<set>14.txt``; no instance PNGs."""
 
     list_dir: str = "coco14"
+    instance_dir: str | None = None
 
     def _image_candidates(self, root: Path, name: str) -> list[Path]:
         return [root / prefix / split / f"COCO_{split}_{name}.jpg"

@@ -75,9 +75,13 @@ def per_image_miou(pred: np.ndarray, gt: np.ndarray, n_class: int) -> float:
     return mean_iou(iou_from_confusion(confusion_matrix(pred, gt, n_class)))
 
 
-def _nan_to_none(x) -> float | None:
+def nan_to_none(x) -> float | None:
+    """A float for JSON, None where it is NaN or infinite."""
     x = float(x)
     return None if not np.isfinite(x) else x
+
+
+_nan_to_none = nan_to_none
 
 
 def summarize(confusion: np.ndarray, class_names: Iterable[str]) -> dict:

@@ -3,6 +3,7 @@
 #   DATASET_ROOT=VOCdevkit/VOC2012 bash script/generate_pseudo_mask.sh
 #   DATASET=coco14 DATASET_ROOT=COCO2014 bash script/generate_pseudo_mask.sh   (= script/generate_pseudo_mask_coco.sh)
 # START=cam|amn|irn|masks begins at that stage; GPU selects the CUDA device(s); extra arguments go to every call.
+# INSTANCES=1 also makes and scores IRN's instance masks after train_irn (default: 1 on VOC, 0 on COCO).
 # Each step keeps the outputs whose provenance matches and redoes the stale ones, so no stage is reused stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,11 +13,11 @@ START=${START:-cam}
 GPU=${GPU:-0}
 NUM_WORKERS=${NUM_WORKERS:-8}
 case "$DATASET" in
-  voc12) driver=run_sample.py; labels=voc12/cls_labels.npy; prep="voc12.prepare --voc12_root ${DATASET_ROOT} --sbd_root SBD"
+  voc12) driver=run_sample.py; instances=${INSTANCES:-1}; labels=voc12/cls_labels.npy; prep="voc12.prepare --voc12_root ${DATASET_ROOT} --sbd_root SBD"
          cam_flags=(--cam_eval_thres 0.15 --conf_fg_thres 0.30 --conf_bg_thres 0.05)
          amn_flags=(--conf_fg_thres 0.45 --conf_bg_thres 0.15) ;;
   # COCO: the official driver's defaults (0.45/0.15 in both seed steps, --sem_seg_bg_thres 0.22) come with it.
-  coco14) driver=run_sample_coco.py; labels=coco14/cls_labels.npy; prep="coco14.prepare --coco14_root ${DATASET_ROOT}"
+  coco14) driver=run_sample_coco.py; instances=${INSTANCES:-0}; labels=coco14/cls_labels.npy; prep="coco14.prepare --coco14_root ${DATASET_ROOT}"
           cam_flags=(); amn_flags=() ;;
   *) echo "DATASET must be voc12 or coco14" >&2; exit 2 ;;
 esac
@@ -34,7 +35,9 @@ for i in "${!stages[@]}"; do [[ ${stages[$i]} == "$START" ]] && begin=$i; done
 # 2. activation manipulation network, its maps and seeds
 (( begin <= 1 )) && run --train_amn_pass True --make_amn_cam_pass True --eval_amn_cam_pass True \
     --amn_cam_to_ir_label_pass True ${amn_flags[@]+"${amn_flags[@]}"} "$@"
-# 3. boundary refinement network (IRN) on the AMN seeds
-(( begin <= 2 )) && run --train_irn_pass True "$@"
+# 3. boundary refinement network (IRN) on the AMN seeds, and optionally IRN's instance masks of the CAMs
+ins_flags=()
+(( instances )) && ins_flags=(--make_ins_seg_pass True --eval_ins_seg_pass True)
+(( begin <= 2 )) && run --train_irn_pass True ${ins_flags[@]+"${ins_flags[@]}"} "$@"
 # 4. final pseudo masks and the threshold report
 run --make_sem_seg_pass True --eval_sem_seg_pass True --make_report_pass True "$@"

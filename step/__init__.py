@@ -11,6 +11,8 @@ STEPS = [
     ("eval_amn_cam_pass", "step.eval_amn_cam"),
     ("amn_cam_to_ir_label_pass", "step.amn_cam_to_ir_label"),
     ("train_irn_pass", "step.train_irn"),
+    ("make_ins_seg_pass", "step.make_ins_seg_labels"),
+    ("eval_ins_seg_pass", "step.eval_ins_seg"),
     ("make_sem_seg_pass", "step.make_sem_seg_labels"),
     ("eval_sem_seg_pass", "step.eval_sem_seg"),
     ("make_report_pass", "step.make_report"),

@@ -18,7 +18,8 @@ SEED_THRESHOLDS = {
     "folder": {"cam": (0.30, 0.05), "amn": (0.45, 0.15)},
 }
 
-_OUTPUT_FLAGS = ("cam_out_dir", "ir_label_out_dir", "amn_cam_out_dir", "amn_ir_label_out_dir", "sem_seg_out_dir")
+_OUTPUT_FLAGS = ("cam_out_dir", "ir_label_out_dir", "amn_cam_out_dir", "amn_ir_label_out_dir", "sem_seg_out_dir",
+                 "ins_seg_out_dir")
 _WEIGHT_FLAGS = ("cam_weights_name", "amn_weights_name", "irn_weights_name")
 
 

@@ -33,7 +33,7 @@ PRESET = dict(
     irn_weights_name="sess/demo/res50_irn.pth",
     result_dir="result/demo", cam_out_dir="result/demo/cam", ir_label_out_dir="result/demo/ir_label",
     amn_cam_out_dir="result/demo/amn_cam", amn_ir_label_out_dir="result/demo/amn_ir_label",
-    sem_seg_out_dir="result/demo/sem_seg", log_name="result/demo/demo",
+    sem_seg_out_dir="result/demo/sem_seg", ins_seg_out_dir="result/demo/ins_seg", log_name="result/demo/demo",
     report_images=6,
 )
 

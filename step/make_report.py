@@ -158,6 +158,55 @@ def overlay_row(args, name: str) -> np.ndarray:
     return np.concatenate([title_strip(row.shape[1]), row], axis=0)
 
 
+def _instance_colours(masks: np.ndarray, img: np.ndarray) -> np.ndarray:
+    """Each instance in its own palette colour, blended over the image."""
+    out = img.astype(np.float32) * 0.4
+    palette = vocdata.voc_palette()
+    for k, m in enumerate(masks):
+        out[m] = 0.4 * img[m] + 0.6 * palette[1 + k % 254]
+    return out.astype(np.uint8)
+
+
+def instance_row(args, name: str) -> np.ndarray | None:
+    """image | ground-truth instances | predicted instances, or None without predictions."""
+    from misc.instances import instances_from_voc_pngs
+
+    path = cam_path(args.ins_seg_out_dir, name)
+    if not path.is_file():
+        return None
+    spec, root = datasets.get_dataset(args), datasets.dataset_root(args)
+    img = vocdata.read_image(spec.image_path(root, name))
+    with np.load(path, allow_pickle=False) as data:
+        pred = data["mask"]
+    panels = [img, None, _instance_colours(pred, img)]
+    if spec.has_instances(root) and spec.instance_path(root, name).is_file():
+        gt, _ = instances_from_voc_pngs(load_png(spec.gt_path(root, name)), load_png(spec.instance_path(root, name)))
+        panels[1] = _instance_colours(gt, img)
+    return np.concatenate([_tile(p) for p in panels], axis=1)
+
+
+def write_instance_overlays(args, names: list[str], out_dir: Path) -> list[Path]:
+    written = []
+    for name in names[:args.report_images]:
+        row = instance_row(args, name)
+        if row is None:
+            continue
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_open(out_dir / f"{name}.png") as f:
+            Image.fromarray(row).save(f, format="PNG")
+        written.append(out_dir / f"{name}.png")
+    return written
+
+
+def instance_markdown(record: dict | None) -> list[str]:
+    if record is None:
+        return []
+    lines = ["", "## Instance masks (VOC mAP at IoU 0.5)", "", f"mAP {_fmt(record['map'])} over "
+             f"{record['n_images']} images; overlays in instances/ (image | ground truth | prediction).", "",
+             "| class | AP |", "|---|---|"]
+    return lines + [f"| {c} | {_fmt(v)} |" for c, v in record["ap"].items() if v is not None]
+
+
 def write_overlays(args, names: list[str], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -186,9 +235,12 @@ def run(args) -> Path:
              if has_gt and (q := seed_quality(args, d, names)) is not None}
     if any(s in records for s in ("cam", "amn_cam", "sem_seg")):
         plot_threshold_curve(records, out / "threshold_curve.png")
+    ins = json.loads((result_dir / "ins_seg.json").read_text()) if (result_dir / "ins_seg.json").is_file() else None
     with atomic_open(out / "summary.md", "w") as f:
-        f.write(summary_markdown(records, seeds, missing))
-    evaluation.write_json(out / "report.json", {"stages": records, "seed_quality": seeds, "missing": missing})
+        f.write(summary_markdown(records, seeds, missing) + "\n".join(instance_markdown(ins)) + "\n")
+    evaluation.write_json(out / "report.json", {"stages": records, "seed_quality": seeds, "missing": missing,
+                                                 "instances": ins})
     write_overlays(args, names, out / "overlays")
+    write_instance_overlays(args, names, out / "instances")
     print(f"make_report: wrote {out}")
     return out

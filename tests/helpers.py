@@ -22,5 +22,6 @@ def tiny_settings(tmp_path) -> list[str]:
             "--irn_weights_name", str(sess / "res50_irn.pth"), "--result_dir", str(out),
             "--cam_out_dir", str(out / "cam"), "--ir_label_out_dir", str(out / "ir_label"),
             "--amn_cam_out_dir", str(out / "amn_cam"), "--amn_ir_label_out_dir", str(out / "amn_ir_label"),
-            "--sem_seg_out_dir", str(out / "sem_seg"), "--log_name", str(tmp_path / "log"),
+            "--sem_seg_out_dir", str(out / "sem_seg"), "--ins_seg_out_dir", str(out / "ins_seg"),
+            "--log_name", str(tmp_path / "log"),
             "--report_images", "3"]

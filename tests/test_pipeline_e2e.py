@@ -37,6 +37,13 @@ def test_every_step_runs_and_writes_its_outputs(toy, tmp_path):
     assert len(rows) == 3 and Image.open(rows[0]).size == (6 * 160, 160 + 18)
     assert "Threshold-robustness report" in (report / "summary.md").read_text()
     assert (tmp_path / "sess" / "res50_irn.pth").is_file() and not (tmp_path / "sess" / "res50_irn.pth.resume").exists()
+    with np.load(res / "ins_seg" / f"{names[0]}.npz", allow_pickle=False) as ins:
+        k = len(ins["score"])
+        assert ins["score"].dtype == np.float32 and ins["mask"].shape == (k, 64, 64) and ins["mask"].dtype == bool
+        assert set(ins["class"].tolist()) <= {int(c) + 1 for c in cam["keys"]}
+    rec = json.loads((res / "ins_seg.json").read_text())
+    assert set(rec["ap"]) == set(vocdata_classes()) and (rec["map"] is None or 0 <= rec["map"] <= 1)
+    assert "Instance masks" in (report / "summary.md").read_text() and list((report / "instances").glob("*.png"))
 
 
 def test_make_steps_skip_existing_outputs_and_overwrite_redoes_them(toy, tmp_path):
@@ -71,6 +78,11 @@ def test_training_resumes_from_its_checkpoint(toy, tmp_path, capsys, monkeypatch
 def test_driver_requires_a_dataset():
     with pytest.raises(SystemExit):
         run_sample.main([])
+
+
+def vocdata_classes():
+    from voc12.dataloader import CAT_LIST
+    return CAT_LIST
 
 
 ALL_STEPS = [x for flag, _ in run_sample.STEPS for x in (f"--{flag}", "True")]

@@ -11,9 +11,9 @@ def test_every_flag_has_help_and_shows_its_default():
     parser = run_sample.build_parser()
     undocumented = [a.dest for a in parser._actions if not a.help]
     assert undocumented == []
-    text = parser.format_help()
+    text = " ".join(parser.format_help().split())
     assert "(default: 0.25)" in text and "(default: voc12/train_aug.txt)" in text
-    assert "[make_sem_seg, train_amn, train_irn]" in text  # who reads --infer_list
+    assert "[make_sem_seg, make_ins_seg, train_amn, train_irn]" in text  # who reads --infer_list
 
 
 def _no_toy(monkeypatch):

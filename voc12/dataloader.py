@@ -61,6 +61,7 @@ class DatasetSpec:
     root_flag: str = "--voc12_root"
     prepare_command: str = "python -m voc12.prepare --voc12_root DIR"
     gt_root: str | None = None
+    instance_dir: str | None = "SegmentationObject"
 
     @property
     def n_classes(self) -> int:
@@ -83,6 +84,14 @@ class DatasetSpec:
     def has_ground_truth(self, root: str | os.PathLike) -> bool:
         """Whether pixel-level ground truth exists, so the eval steps can score."""
         return Path(self.gt_location(root).replace("{train2014,val2014}", "")).is_dir()
+
+    def instance_path(self, root: str | os.PathLike, name: str) -> Path:
+        """The instance-id PNG of an image (VOC's SegmentationObject/)."""
+        return Path(root) / (self.instance_dir or "") / f"{name}{self.gt_ext}"
+
+    def has_instances(self, root: str | os.PathLike) -> bool:
+        """Whether instance ground truth exists, so eval_ins_seg can score."""
+        return self.instance_dir is not None and (Path(root) / self.instance_dir).is_dir()
 
     def palette(self) -> np.ndarray:
         return voc_palette()

@@ -39,6 +39,7 @@ class FolderSpec(DatasetSpec):
 
     image_root: str = ""
     image_exts: tuple[str, ...] = IMAGE_EXTS
+    instance_dir: str | None = None
 
     def image_path(self, root: str | os.PathLike, name: str) -> Path:
         base = Path(self.image_root)

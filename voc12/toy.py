@@ -100,7 +100,8 @@ def _pattern(kind: str, colours, size: int, period: int) -> np.ndarray:
     return np.where(sel[..., None], np.asarray(colours[0], np.float32), np.asarray(colours[1], np.float32))
 
 
-def _draw_object(img, seg, cls_idx, style: ClassStyle, size, rng) -> tuple[int, int, int, int]:
+def _draw_object(img, seg, cls_idx, style: ClassStyle, size, rng, inst=None, inst_id: int = 0
+                 ) -> tuple[int, int, int, int]:
     h, w = rng.uniform(0.3, 0.55) * size, rng.uniform(0.3, 0.55) * size
     cy, cx = rng.uniform(h / 2, size - h / 2), rng.uniform(w / 2, size - w / 2)
     body = _shape_mask(style.shape, cy, cx, h, w, size)
@@ -114,6 +115,8 @@ def _draw_object(img, seg, cls_idx, style: ClassStyle, size, rng) -> tuple[int, 
     pattern = _pattern(style.part_pattern, style.part_rgb, size, max(2, size // 48))
     img[part] = pattern[part]
     seg[body] = cls_idx
+    if inst is not None:
+        inst[body] = inst_id
     ys, xs = np.nonzero(body)
     return int(xs.min()) + 1, int(ys.min()) + 1, int(xs.max()) + 1, int(ys.max()) + 1
 
@@ -133,25 +136,42 @@ def _void_band(seg: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def make_scene(classes: tuple[str, ...], size: int, rng: np.random.Generator):
-    """One image, its VOC label map and its object list [(class name, bbox)]."""
+def instance_map(inst: np.ndarray, class_band: np.ndarray, width: int) -> np.ndarray:
+    """Visible instances renumbered 1..K in drawing order, with 255 on the class band and between instances."""
+    ids = [i for i in np.unique(inst) if i]
+    out = np.zeros_like(inst)
+    for k, i in enumerate(ids, start=1):
+        out[inst == i] = k
+    band = _void_band(out, width) == 255
+    out[band | (class_band == 255)] = 255
+    return out
+
+
+def make_scene(classes: tuple[str, ...], size: int, rng: np.random.Generator, with_instances: bool = False):
+    """One image, its VOC label map and its object list [(class name, bbox)]; with ``with_instances``
+    also its instance map (VOC's SegmentationObject: ids 1..K, the same 255 band and one between instances)."""
     n_cls = 1 + int(rng.random() < 0.35)
     present = [classes[i] for i in rng.choice(len(classes), size=n_cls, replace=False)]
     styles = {c: class_style(c, classes.index(c)) for c in classes}
     bg_kind = styles[present[0]].background if rng.random() < 0.7 else BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
     img = _background(bg_kind, size, rng)
     seg = np.zeros((size, size), np.uint8)
+    inst = np.zeros((size, size), np.uint8)
     objects = []
     n_obj = n_cls + int(rng.integers(0, 2))
     for k in range(n_obj):
         name = present[k % n_cls]
-        box = _draw_object(img, seg, CAT_LIST.index(name) + 1, styles[name], size, rng)
+        box = _draw_object(img, seg, CAT_LIST.index(name) + 1, styles[name], size, rng, inst, k + 1)
         objects.append((name, box))
     # Occlusion can hide an object entirely; keep only what is visible.
     visible = {CAT_LIST[c - 1] for c in np.unique(seg) if c}
     objects = [o for o in objects if o[0] in visible]
     img = np.clip(img, 0, 255).astype(np.uint8)
-    return img, _void_band(seg, max(1, size // 64)), objects
+    band_width = max(1, size // 64)
+    labels = _void_band(seg, band_width)
+    if with_instances:
+        return img, labels, objects, instance_map(inst, labels, band_width)
+    return img, labels, objects
 
 
 def annotation_xml(name: str, size: int, objects) -> str:
@@ -169,17 +189,18 @@ def generate(out: str | Path, seed: int = 0, num_train: int = 240, num_val: int 
     if unknown:
         raise ValueError(f"unknown VOC classes {unknown}; choose from {', '.join(CAT_LIST)}")
     root = Path(out)
-    for sub in ("JPEGImages", "SegmentationClass", "Annotations", "ImageSets/Segmentation"):
+    for sub in ("JPEGImages", "SegmentationClass", "SegmentationObject", "Annotations", "ImageSets/Segmentation"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     palette = voc_palette()
     splits = {"train": [], "val": []}
     for i in range(num_train + num_val):
         name = f"toy_{i:05d}"
-        img, seg, objects = make_scene(tuple(classes), size, rng)
+        img, seg, objects, inst = make_scene(tuple(classes), size, rng, with_instances=True)
         with atomic_open(root / "JPEGImages" / f"{name}.jpg") as f:
             Image.fromarray(img).save(f, format="JPEG", quality=92)
         save_png(root / "SegmentationClass" / f"{name}.png", seg, palette)
+        save_png(root / "SegmentationObject" / f"{name}.png", inst, palette)
         with atomic_open(root / "Annotations" / f"{name}.xml", "w") as f:
             f.write(annotation_xml(name, size, objects))
         splits["train" if i < num_train else "val"].append(name)
@@ -191,7 +212,7 @@ def generate(out: str | Path, seed: int = 0, num_train: int = 240, num_val: int 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", required=True, help="folder to create (it gets JPEGImages/, SegmentationClass/, ...)")
+    p.add_argument("--out", required=True, help="folder to create (JPEGImages/, SegmentationClass/, SegmentationObject/, ...)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num_train", type=int, default=240)
     p.add_argument("--num_val", type=int, default=40)

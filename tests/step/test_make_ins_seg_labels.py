@@ -1,0 +1,59 @@
+import argparse
+
+import numpy as np
+import torch
+
+from step import make_ins_seg_labels as ins
+
+
+def _two_blob_field(h=12, w=24):
+    """Every pixel points halfway to the centre of its half: (5, 4) on the left, (5, 19) on the right."""
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    cy = np.full((h, w), 5.0, np.float32)
+    cx = np.where(xx < w / 2, 4.0, 19.0).astype(np.float32)
+    return np.stack([(cy - yy) * 0.5, (cx - xx) * 0.5])
+
+
+def test_centroids_converge_to_their_blob_centre():
+    c = ins.find_centroids_with_refinement(_two_blob_field())
+    assert set(map(tuple, c.reshape(2, -1).T)) == {(5, 4), (5, 19)}
+    assert (c[1][:, :12] == 4).all() and (c[1][:, 12:] == 19).all()
+
+
+def test_two_blobs_give_two_clusters():
+    field = _two_blob_field()
+    clusters = ins.cluster_centroids(ins.find_centroids_with_refinement(field), field)
+    # strength |d| < 2.5 within 5 pixels of a centre: two separate weak regions, one per blob
+    assert clusters.shape == (2, 12, 24) and (clusters.sum(0) == 1).all()
+    assert clusters[0][:, :12].all() and clusters[1][:, 12:].all()
+
+
+def test_detection_splits_fragments_and_scores_small_ones_zero():
+    mask = np.zeros((1, 10, 10), bool)
+    mask[0, 0:4, 0:4] = True   # 16 pixels
+    mask[0, 8, 8] = True        # 1 pixel: under 2 % of the image
+    score = np.zeros((1, 10, 10), np.float32)
+    score[0, 1, 1], score[0, 8, 8] = 0.7, 0.9
+    out = ins.detect_instance(score, mask, np.array([3]), max_fragment_size=2)
+    assert out["score"].dtype == np.float32 and out["score"].tolist() == [np.float32(0.7), 0.0]
+    assert out["class"].tolist() == [3, 3] and out["mask"].sum((1, 2)).tolist() == [16, 1]
+
+
+def test_an_image_without_classes_gets_an_empty_file(tmp_path):
+    args = argparse.Namespace(beta=10, exp_times=2, ins_seg_bg_thres=0.25)
+    out = ins.instances_from_cams(np.zeros((0, 4, 5)), np.zeros(0, np.int64), torch.zeros(1, 4, 5),
+                                  np.zeros((2, 4, 5), np.float32), (16, 20), args)
+    assert out["mask"].shape == (0, 16, 20) and out["score"].shape == (0,) and out["class"].shape == (0,)
+    ins.save_instances(tmp_path / "a.npz", out, "r")
+    with np.load(tmp_path / "a.npz", allow_pickle=False) as data:
+        assert data["mask"].shape == (0, 16, 20)
+
+
+def test_instances_follow_the_class_and_the_blob():
+    field = _two_blob_field(8, 24)
+    cams = np.zeros((1, 8, 24), np.float32)
+    cams[0, 2:6, 1:3] = 1.0   # left blob only
+    args = argparse.Namespace(beta=10, exp_times=1, ins_seg_bg_thres=0.25)
+    out = ins.instances_from_cams(cams, np.array([6]), torch.zeros(1, 8, 24), field, (32, 96), args)
+    # two clusters give two instance planes of class 7; only the left one has CAM, so only it survives
+    assert set(out["class"].tolist()) == {7} and out["mask"].any() and out["mask"][:, :, 48:].sum() == 0
