@@ -62,7 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data-loader workers and CRF processes, half the cores by default, at most 4 [every step]")
     g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N; inference "
                    "steps use every visible GPU, training uses one device [every network step]")
-    g.add_argument("--amp", default=False, type=b, help="bfloat16 autocast for training on CUDA [train_*]")
+    g.add_argument("--amp", default=False, type=b,
+                   help="bfloat16 autocast on CUDA for training and inference [train_*, make_*]")
+    g.add_argument("--channels_last", default=False, type=b,
+                   help="NHWC memory format for the networks and their inputs [train_*, make_cam, make_amn_cam]")
+    g.add_argument("--tf32", default=False, type=b,
+                   help="allow TF32 matrix products and convolutions on Ampere and later GPUs [every network step]")
+    g.add_argument("--deterministic", default=False, type=b,
+                   help="also use torch's deterministic algorithms (and cuDNN's on CUDA); slower [every step]")
     g.add_argument("--backbone_weights", default=None,
                    help="ImageNet ResNet-50 file (None: resnet50-19c8e357.pth or resnet50-0676ba61.pth in the "
                         "torch hub cache). 'none' trains from scratch; BatchNorm then trains too [train_*]")
@@ -71,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--demo", action="store_true",
                    help="generate the toy dataset under data/ and run every step with a CPU preset; flags you give "
                         "override the preset, dataset flags are refused")
-    g.add_argument("--seed", default=0, type=int, help="random seed for training [train_*]")
+    g.add_argument("--seed", default=0, type=int,
+                   help="seeds Python, NumPy and torch in every process; with it the batches and every sample's "
+                        "augmentation depend on (seed, epoch, index) alone [train_*]")
     g.add_argument("--debug", action="store_true", help="show the full traceback of an error")
 
     g = p.add_argument_group("dataset")
@@ -230,6 +239,23 @@ def run_steps(args) -> dict[str, float]:
     return timings
 
 
+def seed_everything(args) -> None:
+    """--seed for Python, NumPy and torch; --deterministic and --tf32 for torch's kernels."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(args.seed)
+    np.random.seed(args.seed % 2 ** 32)
+    torch.manual_seed(args.seed)
+    if args.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(args.tf32)
+
+
 def _terminate(signum, frame):
     """SIGTERM unwinds like Ctrl-C, so loaders and pools shut their workers down."""
     raise KeyboardInterrupt(f"signal {signum}")
@@ -254,10 +280,10 @@ def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = configure(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    import torch
-    torch.manual_seed(args.seed)
+    seed_everything(args)
     os.makedirs(os.path.dirname(args.log_name) or ".", exist_ok=True)
-    logger = pyutils.Logger(args.log_name + ".log")
+    rank = int(os.environ.get("RANK", "0"))
+    logger = pyutils.Logger(args.log_name + (".log" if rank == 0 else f".rank{rank}.log"))
     print(" ".join(sys.argv))
     print(vars(args))
     try:

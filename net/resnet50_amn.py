@@ -4,8 +4,26 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from misc import torchutils
+from misc import distributed, torchutils
 from net import resnet50
+
+
+class GlobalBatchDropout(nn.Dropout):
+    """nn.Dropout whose mask, under DDP, is this rank's slice of the mask of the whole global batch.
+
+    Every rank keeps the same torch generator state, so the ranks together apply exactly the mask one
+    process would draw for the global batch (on CPU, where F.dropout is ``x * bernoulli(1 - p) / (1 - p)``).
+    With one process it is nn.Dropout. It holds no weights, so checkpoints are unchanged.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        world = distributed.world_size()
+        if not self.training or self.p == 0 or world == 1:
+            return super().forward(x)
+        n = x.shape[0]
+        full = torch.empty((n * world,) + tuple(x.shape[1:]), device=x.device, dtype=x.dtype).bernoulli_(1 - self.p)
+        mask = full[distributed.rank() * n:(distributed.rank() + 1) * n]
+        return x * mask * (1.0 / (1 - self.p))
 
 
 class _ASPP(nn.Module):
@@ -35,7 +53,7 @@ class Net(nn.Module):
         self.dropout_at_inference = dropout_at_inference
         resnet50.attach_stride16_stages(self)
         self.label_enc = nn.Linear(n_classes, 2048)
-        self.classifier = nn.Sequential(nn.Dropout(0.1), _ASPP(2048, n_classes + 1, rates=(6, 12, 18, 24)))
+        self.classifier = nn.Sequential(GlobalBatchDropout(0.1), _ASPP(2048, n_classes + 1, rates=(6, 12, 18, 24)))
         self.backbone = nn.ModuleList([self.stage1, self.stage2, self.stage3, self.stage4])
         self.newly_added = nn.ModuleList([self.classifier, self.label_enc])
 

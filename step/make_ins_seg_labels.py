@@ -108,7 +108,9 @@ def _work(process_id, device, shard, model, args, n_devices, digest) -> None:
     model = model.to(device)
     with torch.inference_mode():
         for pack in tqdm(loader, desc=f"make_ins_seg[{process_id}]", position=process_id, dynamic_ncols=True):
-            edge, dp = model(torch.from_numpy(pack["img"][0]).to(device))
+            with training.autocast(device, args.amp):
+                edge, dp = model(torch.from_numpy(pack["img"][0]).to(device))
+            edge, dp = edge.float(), dp.float()
             cam = load_cam(cam_path(args.cam_out_dir, pack["name"]))
             detected = instances_from_cams(cam["cam"], cam["keys"], edge, dp.cpu().numpy(), pack["size"], args)
             save_instances(cam_path(args.ins_seg_out_dir, pack["name"]), detected, digest)

@@ -37,7 +37,9 @@ def _work(process_id, device, shard, model, args, cam_dir, n_devices, digest) ->
     model = model.to(device)
     with torch.inference_mode():
         for pack in tqdm(loader, desc=f"make_sem_seg[{process_id}]", position=process_id, dynamic_ncols=True):
-            edge, _ = model(torch.from_numpy(pack["img"][0]).to(device))
+            with training.autocast(device, args.amp):
+                edge, _ = model(torch.from_numpy(pack["img"][0]).to(device))
+            edge = edge.float()
             cam = load_cam(cam_path(cam_dir, pack["name"]))
             mask = cams_to_mask(cam["cam"], cam["keys"], edge, pack["size"], args)
             save_png(stage.png_path(args.sem_seg_out_dir, pack["name"]), mask, record=digest)

@@ -178,11 +178,15 @@ def run_make(args, maker: MapMaker, out_dir: str, step: str, checkpoint: Path,
 def _make_work(process_id, device, shard, model, maker: MapMaker, args, out_dir, step, n_devices, digest) -> None:
     loader = DataLoader(shard, shuffle=False, collate_fn=first_item, worker_init_fn=torchutils.init_worker,
                         num_workers=torchutils.worker_count(args.num_workers, n_devices))
+    from step import training
+
     model = model.to(device)
-    with torch.inference_mode():
+    training.use_channels_last(model, args)
+    with torch.inference_mode(), training.autocast(device, args.amp):
         for pack in tqdm(loader, desc=f"{step}[{process_id}]", position=process_id, dynamic_ncols=True):
             label = pack["label"].to(device)
-            outputs = [maker.forward(model, torch.from_numpy(img).to(device), label) for img in pack["img"]]
+            outputs = [maker.forward(model, training.batch_input(torch.from_numpy(img), device, args), label).float()
+                       for img in pack["img"]]
             keys, cam, high_res = maker.postprocess(outputs, pack, args)
             save_cam(cam_path(out_dir, pack["name"]), keys, cam, high_res, record=digest)
 

@@ -9,7 +9,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from misc import evaluation, imutils, torchutils
+from misc import distributed, evaluation, imutils, torchutils
 from misc.fileio import load_png
 from step import datasets, stage, training
 from voc12 import dataloader as vocdata
@@ -24,15 +24,23 @@ def balanced_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, one_hot_l
 
     ``labels`` (N, H, W) selects the groups (0 background, 1..C-1 foreground, 255 ignored);
     ``one_hot_labels`` (N, C, H, W) is the smoothed target. A group with no pixel in the
-    batch is left out of the mean (the official code would return NaN).
+    batch is left out of the mean (the official code would return NaN). Under torchrun the
+    batch is the global one.
     """
     n, c = logits.shape[:2]
     if one_hot_labels.shape[:2] != (n, c):
         raise ValueError(f"target shape {tuple(one_hot_labels.shape)} does not match logits {tuple(logits.shape)}")
     per_pixel = -torch.sum(F.log_softmax(logits, dim=1) * one_hot_labels, dim=1)
     masks = [(labels == 0), (labels != 0) & (labels != 255)]
-    terms = [per_pixel[m].mean() for m in masks if m.any()]
-    return torch.stack(terms).mean() if terms else per_pixel.sum() * 0
+    if distributed.world_size() == 1:
+        terms = [per_pixel[m].mean() for m in masks if m.any()]
+        return torch.stack(terms).mean() if terms else per_pixel.sum() * 0
+    # Under DDP the group sizes are those of the global batch, so the averaged gradients equal one process's.
+    counts = distributed.global_sum(torch.stack([m.sum() for m in masks]).float())
+    terms = [per_pixel[m].sum() / n for m, n in zip(masks, counts) if n > 0]
+    if not terms:
+        return per_pixel.sum() * 0
+    return torch.stack(terms).sum() / len(terms) * distributed.gradient_scale()
 
 
 def smoothed_target(label: torch.Tensor, n_classes: int, eps: float) -> torch.Tensor:
@@ -99,7 +107,7 @@ def run(args) -> None:
     val_names = eval_names(args)
     init = args.amn_backbone_weights or args.backbone_weights
     record = training.training_record(args, RESULT_FLAGS, seeds=seeds, backbone=training.init_digest(init))
-    device = torchutils.resolve_device(args.device)
+    device = training.training_device(args)
     model = training.build_network(args.amn_network, "Net", n_classes=spec.n_classes,
                                    dropout_at_inference=args.amn_dropout_at_inference)
     training.init_backbone(model, init)
@@ -107,17 +115,18 @@ def run(args) -> None:
                                                hor_flip=True, crop_size=args.amn_crop_size, crop_method="random",
                                                rescale=tuple(args.amn_rescale), cls_labels=args.cls_labels,
                                                spec=spec)
-    loader = training.train_loader(dataset, args.amn_batch_size, args.num_workers, device)
+    loader = training.train_loader(dataset, args.amn_batch_size, args.num_workers, device, args.seed)
     backbone_params, new_params = model.trainable_parameters()
     optimizer = torch.optim.Adam([
         {"params": backbone_params, "lr": args.amn_backbone_lr, "weight_decay": args.amn_weight_decay},
         {"params": new_params, "lr": args.amn_new_lr, "weight_decay": args.amn_weight_decay},
     ])
     model.to(device)
+    training.use_channels_last(model, args)
 
-    def train_step(pack):
+    def train_step(net, pack):
         with training.autocast(device, args.amp):
-            logit = model(pack["img"].to(device, non_blocking=True), pack["label_cls"].to(device))
+            logit = net(training.batch_input(pack["img"], device, args), pack["label_cls"].to(device))
         label = resize_labels(pack["label"], logit.shape[-2:]).to(device)
         loss = balanced_cross_entropy(logit.float(), label, smoothed_target(label, logit.size(1), args.eps))
         return loss, {"loss": loss.item()}

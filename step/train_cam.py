@@ -32,13 +32,13 @@ def run(args) -> None:
     spec, root, names = stage.check_inputs(args, "train_list")
     _, _, val_names = stage.check_inputs(args, "val_list")
     record = training.training_record(args, RESULT_FLAGS, backbone=training.init_digest(args.backbone_weights))
-    device = torchutils.resolve_device(args.device)
+    device = training.training_device(args)
     model = training.build_network(args.cam_network, "Net", n_classes=spec.n_classes)
     training.init_backbone(model, args.backbone_weights)
     train_dataset = vocdata.VOC12ClassificationDataset(
         names, voc12_root=root, resize_long=tuple(args.cam_resize_long), hor_flip=True,
         crop_size=args.cam_crop_size, crop_method="random", cls_labels=args.cls_labels, spec=spec)
-    loader = training.train_loader(train_dataset, args.cam_batch_size, args.num_workers, device)
+    loader = training.train_loader(train_dataset, args.cam_batch_size, args.num_workers, device, args.seed)
     val_dataset = vocdata.VOC12ClassificationDataset(val_names, voc12_root=root, crop_size=args.cam_crop_size,
                                                      cls_labels=args.cls_labels, spec=spec)
     val_loader = DataLoader(val_dataset, batch_size=args.cam_batch_size, shuffle=False,
@@ -47,10 +47,11 @@ def run(args) -> None:
     optimizer = training.poly_optimizer(model.trainable_parameters(), args.cam_learning_rate, args.cam_weight_decay,
                                         max_step)
     model.to(device)
+    training.use_channels_last(model, args)
 
-    def train_step(pack):
+    def train_step(net, pack):
         with training.autocast(device, args.amp):
-            x = model(pack["img"].to(device, non_blocking=True))
+            x = net(training.batch_input(pack["img"], device, args))
         loss = F.multilabel_soft_margin_loss(x.float(), pack["label"].to(device))
         return loss, {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
 

@@ -5,7 +5,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from misc import indexing, torchutils
+from misc import distributed, indexing, torchutils
 from step import stage, training
 from voc12 import dataloader as vocdata
 
@@ -19,13 +19,15 @@ def irn_losses(model_out, pack, device) -> tuple[torch.Tensor, dict[str, float]]
     bg_pos = pack["aff_bg_pos_label"].to(device)
     fg_pos = pack["aff_fg_pos_label"].to(device)
     neg = pack["aff_neg_label"].to(device)
-    bg_pos_aff = torch.sum(bg_pos * pos_aff_loss) / (torch.sum(bg_pos) + 1e-5)
-    fg_pos_aff = torch.sum(fg_pos * pos_aff_loss) / (torch.sum(fg_pos) + 1e-5)
+    # Label counts of the global batch under DDP, so the averaged gradients equal one process's.
+    n_bg, n_fg, n_neg = distributed.global_sum(torch.stack([bg_pos.sum(), fg_pos.sum(), neg.sum()]))
+    bg_pos_aff = torch.sum(bg_pos * pos_aff_loss) / (n_bg + 1e-5)
+    fg_pos_aff = torch.sum(fg_pos * pos_aff_loss) / (n_fg + 1e-5)
     pos_aff = bg_pos_aff / 2 + fg_pos_aff / 2
-    neg_aff = torch.sum(neg * neg_aff_loss) / (torch.sum(neg) + 1e-5)
-    dp_fg = torch.sum(dp_fg_loss * fg_pos.unsqueeze(1)) / (2 * torch.sum(fg_pos) + 1e-5)
-    dp_bg = torch.sum(dp_bg_loss * bg_pos.unsqueeze(1)) / (2 * torch.sum(bg_pos) + 1e-5)
-    total = (pos_aff + neg_aff) / 2 + (dp_fg + dp_bg) / 2
+    neg_aff = torch.sum(neg * neg_aff_loss) / (n_neg + 1e-5)
+    dp_fg = torch.sum(dp_fg_loss * fg_pos.unsqueeze(1)) / (2 * n_fg + 1e-5)
+    dp_bg = torch.sum(dp_bg_loss * bg_pos.unsqueeze(1)) / (2 * n_bg + 1e-5)
+    total = ((pos_aff + neg_aff) / 2 + (dp_fg + dp_bg) / 2) * distributed.gradient_scale()
     return total, {"pos": pos_aff.item(), "neg": neg_aff.item(), "dp_fg": dp_fg.item(), "dp_bg": dp_bg.item()}
 
 
@@ -52,7 +54,7 @@ def run(args) -> None:
     _, _, infer_names = stage.check_inputs(args, "infer_list")
     init = args.irn_backbone_weights or args.backbone_weights
     record = training.training_record(args, RESULT_FLAGS, seeds=seeds, backbone=training.init_digest(init))
-    device = torchutils.resolve_device(args.device)
+    device = training.training_device(args)
     path_index = indexing.PathIndex(radius=10, default_size=(args.irn_crop_size // 4, args.irn_crop_size // 4))
     model = training.build_network(args.irn_network, "AffinityDisplacementLoss", path_index=path_index)
     training.init_backbone(model, init)
@@ -60,19 +62,21 @@ def run(args) -> None:
                                            indices_from=path_index.src_indices, indices_to=path_index.dst_indices,
                                            hor_flip=True, crop_size=args.irn_crop_size, crop_method="random",
                                            rescale=tuple(args.irn_rescale), cls_labels=args.cls_labels, spec=spec)
-    loader = training.train_loader(dataset, args.irn_batch_size, args.num_workers, device)
+    loader = training.train_loader(dataset, args.irn_batch_size, args.num_workers, device, args.seed)
     max_step = (len(dataset) // args.irn_batch_size) * args.irn_num_epoches
     optimizer = training.poly_optimizer(model.trainable_parameters(), args.irn_learning_rate, args.irn_weight_decay,
                                         max_step)
     model.to(device)
+    training.use_channels_last(model, args)
     print(f"train_irn: seeds from {label_dir}")
 
-    def train_step(pack):
+    def train_step(net, pack):
         with training.autocast(device, args.amp):
-            out = model(pack["img"].to(device, non_blocking=True), True)
+            out = net(training.batch_input(pack["img"], device, args), True)
         return irn_losses([o.float() for o in out], pack, device)
 
     training.fit(model, optimizer, loader, args.irn_num_epoches, args.irn_weights_name, args, device, "train_irn",
                  train_step, record)
-    model.mean_shift.running_mean = estimate_mean_shift(model, args, device, infer_names, root, spec).to(device)
+    if distributed.is_main():
+        model.mean_shift.running_mean = estimate_mean_shift(model, args, device, infer_names, root, spec).to(device)
     training.save_final(args.irn_weights_name, model)

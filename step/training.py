@@ -1,15 +1,22 @@
-"""Pieces every training step shares: network construction, data loaders,
-resumable checkpoints and the final plain state dict."""
+"""The training engine every training step shares: network construction, seeded global batches, DDP under
+torchrun, resumable checkpoints and the final plain state dict.
+
+The same seed gives the same global batches and the same augmentation of every sample whatever the worker
+count or world size: each epoch's order comes from (seed, epoch), each sample's randomness from
+(seed, epoch, index), and each rank takes its share of every global batch.
+"""
 from __future__ import annotations
 
 import importlib
 import os
+import random
 from pathlib import Path
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from misc import provenance
+from misc import distributed, provenance
 from misc.errors import PipelineError
 from misc.fileio import load_state_dict, resolve_weights, save_torch
 from net import resnet50
@@ -72,15 +79,83 @@ def load_weights(model: torch.nn.Module, name: str, expected: str = "", flag: st
     return path
 
 
-def train_loader(dataset: Dataset, batch_size: int, num_workers: int, device: torch.device) -> DataLoader:
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of one sample's augmentations in one epoch."""
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
+
+
+class GlobalBatchSampler(Sampler):
+    """Per epoch, a permutation from (seed, epoch) cut into global batches of ``batch_size`` (the last partial
+    one dropped, as the official loaders do); this rank yields its contiguous share of each, as
+    ``(index, epoch)`` pairs for :class:`SeededSamples`."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+        if batch_size % world:
+            raise PipelineError(f"the global batch size {batch_size} does not divide over {world} processes; pick a "
+                                "batch size that is a multiple of the world size")
+        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
+        self.local = batch_size // world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0]))
+        order = torch.randperm(self.n, generator=g).tolist()
+        for b in range(len(self)):
+            batch = order[b * self.batch_size:(b + 1) * self.batch_size]
+            yield [(i, self.epoch) for i in batch[self.rank * self.local:(self.rank + 1) * self.local]]
+
+
+class SeededSamples(Dataset):
+    """A dataset whose item ``(index, epoch)`` draws its random augmentations from ``sample_seed``.
+
+    Python's and NumPy's global generators are seeded for the item and restored after it, so the
+    training loop's own randomness (dropout) is untouched and workers do not matter.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        index, epoch = key
+        py_state, np_state = random.getstate(), np.random.get_state()
+        s = sample_seed(self.seed, epoch, index)
+        random.seed(s)
+        np.random.seed(s % 2 ** 32)
+        try:
+            return self.dataset[index]
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+def train_loader(dataset: Dataset, batch_size: int, num_workers: int, device: torch.device,
+                 seed: int = 0) -> DataLoader:
+    """Seeded global batches of ``batch_size`` (this rank's share under torchrun)."""
     from misc.torchutils import init_worker
 
     if len(dataset) < batch_size:
         raise PipelineError(f"the training list has {len(dataset)} images, fewer than one batch of {batch_size}; "
-                         "lower the batch size or use a longer list")
-    return DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=num_workers,
-                      pin_memory=device.type == "cuda", drop_last=True, persistent_workers=num_workers > 0,
-                      worker_init_fn=init_worker)
+                            "lower the batch size or use a longer list")
+    sampler = GlobalBatchSampler(len(dataset), batch_size, seed, distributed.rank(), distributed.world_size())
+    return DataLoader(SeededSamples(dataset, seed), batch_sampler=sampler, num_workers=num_workers,
+                      pin_memory=device.type == "cuda", persistent_workers=num_workers > 0,
+                      worker_init_fn=init_worker, generator=torch.Generator().manual_seed(seed))
+
+
+def training_device(args) -> torch.device:
+    """This process's device: --device, or this rank's GPU under torchrun (joining its group)."""
+    from misc.torchutils import resolve_device
+
+    return distributed.init_distributed(resolve_device(args.device))
 
 
 def poly_optimizer(param_groups: tuple, lr: float, weight_decay: float, max_step: int, new_lr_mult: float = 10):
@@ -91,6 +166,18 @@ def poly_optimizer(param_groups: tuple, lr: float, weight_decay: float, max_step
         {"params": param_groups[0], "lr": lr, "weight_decay": weight_decay},
         {"params": param_groups[1], "lr": new_lr_mult * lr, "weight_decay": weight_decay},
     ], lr=lr, weight_decay=weight_decay, max_step=max_step)
+
+
+def use_channels_last(model: torch.nn.Module, args) -> None:
+    """``--channels_last True``: NHWC weights (faster convolutions on recent GPUs)."""
+    if getattr(args, "channels_last", False):
+        model.to(memory_format=torch.channels_last)
+
+
+def batch_input(img: torch.Tensor, device: torch.device, args) -> torch.Tensor:
+    """A batch on ``device``, NHWC with ``--channels_last True``."""
+    img = img.to(device, non_blocking=True)
+    return img.contiguous(memory_format=torch.channels_last) if getattr(args, "channels_last", False) else img
 
 
 def autocast(device: torch.device, enabled: bool):
@@ -121,9 +208,11 @@ def init_digest(spec: str | None) -> str:
 
 
 def save_resume(weights_name: str, model, optimizer, epoch: int, args, record: dict) -> None:
-    """Everything needed to continue after ``epoch`` epochs, and the record it must be continued with."""
+    """Everything needed to continue after ``epoch`` epochs (the RNG state too), and the record it must be
+    continued with."""
     save_torch(resume_path(weights_name), {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                           "epoch": epoch, "args": plain_args(args), "record": record})
+                                           "epoch": epoch, "args": plain_args(args), "record": record,
+                                           "torch_rng": torch.get_rng_state()})
 
 
 def try_resume(weights_name: str, model, optimizer, device: torch.device, record: dict, overwrite: bool) -> int:
@@ -134,7 +223,7 @@ def try_resume(weights_name: str, model, optimizer, device: torch.device, record
     if overwrite:
         print(f"--overwrite True: ignoring {path} and training from the start")
         return 0
-    state = load_state_dict(path, map_location=device)
+    state = load_state_dict(path, map_location="cpu")
     saved = state.get("record")
     if saved != record:
         raise PipelineError(f"{path} was saved by a run with other settings "
@@ -142,37 +231,60 @@ def try_resume(weights_name: str, model, optimizer, device: torch.device, record
                             f"continue it, or delete it (or pass --overwrite True) to start over")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
+    if "torch_rng" in state:
+        torch.set_rng_state(state["torch_rng"])
     print(f"resuming from {path} after epoch {state['epoch']}")
     return int(state["epoch"])
 
 
+def wrap_ddp(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """DDP around ``model`` under torchrun (the caller keeps ``model`` itself: model_without_ddp)."""
+    if distributed.world_size() == 1:
+        return model
+    if any(getattr(m, "frozen", True) is False for m in model.modules()):
+        print("warning: BatchNorm trains (--backbone_weights none); under DDP its statistics are per rank, so the "
+              "result differs from one process")
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                   find_unused_parameters=True)
+
+
 def fit(model, optimizer, loader, epochs: int, weights_name: str, args, device: torch.device, desc: str,
         train_step, record: dict, after_epoch=None) -> None:
-    """Resume if possible, then run ``train_step(pack) -> (loss, shown values)`` over the remaining epochs,
-    saving a resumable checkpoint after each one."""
+    """Resume if possible, then run ``train_step(net, pack) -> (loss, shown values)`` over the remaining
+    epochs; rank 0 saves a resumable checkpoint after each one. ``net`` is the DDP-wrapped model."""
     from tqdm import tqdm
 
     from misc.fileio import remove_stale_temporaries
 
-    remove_stale_temporaries(Path(weights_name).parent)
+    if distributed.is_main():
+        remove_stale_temporaries(Path(weights_name).parent)
+    distributed.barrier()
     start = try_resume(weights_name, model, optimizer, device, record, args.overwrite)
+    net = wrap_ddp(model, device)
     model.train()
     for ep in range(start, epochs):
-        pbar = tqdm(loader, desc=f"{desc} {ep + 1}/{epochs}", dynamic_ncols=True)
+        loader.batch_sampler.set_epoch(ep)
+        pbar = tqdm(loader, desc=f"{desc} {ep + 1}/{epochs}", dynamic_ncols=True, disable=not distributed.is_main())
         for pack in pbar:
-            loss, shown = train_step(pack)
+            loss, shown = train_step(net, pack)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             pbar.set_postfix({k: f"{v:.4f}" for k, v in shown.items()})
-        if after_epoch is not None:
+        if after_epoch is not None and distributed.is_main():
             after_epoch(ep)
-        save_resume(weights_name, model, optimizer, ep + 1, args, record)
+        distributed.save_on_master(save_resume, weights_name, model, optimizer, ep + 1, args, record)
 
 
-def save_final(weights_name: str, model) -> None:
-    """The plain state dict under the official file name; the resume file is no longer needed."""
+def _save_final(weights_name: str, model) -> None:
     os.makedirs(Path(weights_name).parent, exist_ok=True)
     save_torch(weights_name, model.state_dict())
     resume_path(weights_name).unlink(missing_ok=True)
     print(f"saved {weights_name}")
+
+
+def save_final(weights_name: str, model) -> None:
+    """The plain state dict under the official file name (rank 0); the resume file is no longer needed."""
+    distributed.save_on_master(_save_final, weights_name, model)

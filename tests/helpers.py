@@ -25,3 +25,52 @@ def tiny_settings(tmp_path) -> list[str]:
             "--sem_seg_out_dir", str(out / "sem_seg"), "--ins_seg_out_dir", str(out / "ins_seg"),
             "--log_name", str(tmp_path / "log"),
             "--report_images", "3"]
+
+
+def _ddp_child(rank: int, world: int, port: int, argv: list[str], stop_after_epoch) -> None:
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world))
+    import torch
+    torch.set_num_threads(1)
+    if stop_after_epoch is not None:
+        from misc import distributed
+        from step import training
+
+        real = distributed.save_on_master
+        saved = []
+
+        def stop(fn, *args, **kwargs):
+            real(fn, *args, **kwargs)
+            if fn is training.save_resume:
+                saved.append(1)
+                if len(saved) == stop_after_epoch:
+                    raise SystemExit(0)
+
+        distributed.save_on_master = stop
+    import run_sample
+    run_sample.main(argv)
+
+
+def run_ddp(argv: list[str], world: int = 2, stop_after_epoch: int | None = None) -> None:
+    """Run the driver in ``world`` gloo processes, as torchrun would (optionally stopping after an epoch)."""
+    import socket
+
+    import torch.multiprocessing as tmp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp.spawn(_ddp_child, args=(world, port, argv, stop_after_epoch), nprocs=world, join=True)
+
+
+def fake_imagenet_weights(path) -> str:
+    """A random ResNet-50 trunk saved like an ImageNet file, so BatchNorm stays frozen as with real weights."""
+    import torch
+
+    from net import resnet50
+
+    torch.manual_seed(123)
+    torch.save(resnet50.resnet50(strides=(2, 2, 2, 1)).state_dict(), path)
+    return str(path)

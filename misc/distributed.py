@@ -1,0 +1,63 @@
+"""torch.distributed helpers: one process per rank under torchrun, a no-op world of one otherwise."""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def is_main() -> bool:
+    """Whether this process logs, validates and writes checkpoints (rank 0)."""
+    return rank() == 0
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_distributed(device: torch.device) -> torch.device:
+    """Join the torchrun group (nccl on CUDA, gloo on CPU); returns this rank's device."""
+    if not launched_by_torchrun():
+        return device
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()
+
+
+def global_sum(x: torch.Tensor) -> torch.Tensor:
+    """The sum of ``x`` over ranks, without gradient (for loss denominators)."""
+    if world_size() == 1:
+        return x.detach()
+    y = x.detach().clone()
+    dist.all_reduce(y)
+    return y
+
+
+def gradient_scale() -> int:
+    """DDP averages gradients over ranks; a loss built from global sums is multiplied by this to undo it."""
+    return world_size()
+
+
+def save_on_master(fn, *args, **kwargs) -> None:
+    """Run a writer on rank 0 only, then let every rank continue together."""
+    if is_main():
+        fn(*args, **kwargs)
+    barrier()

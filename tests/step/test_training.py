@@ -1,0 +1,110 @@
+"""The training engine: seeded global batches, per-sample augmentation seeds, DDP equal to one process."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import run_sample
+from helpers import fake_imagenet_weights, pipeline_argv, run_ddp
+from step import training
+
+
+def test_every_rank_gets_its_share_of_each_global_batch_and_no_sample_twice():
+    one = list(training.GlobalBatchSampler(22, 8, seed=3))
+    ranks = [list(training.GlobalBatchSampler(22, 8, seed=3, rank=r, world=4)) for r in range(4)]
+    assert len(one) == 2 and all(len(b) == 8 for b in one)  # 22 // 8 global batches, the rest dropped
+    for b, batch in enumerate(one):
+        assert [x for r in range(4) for x in ranks[r][b]] == batch
+    seen = [i for batch in one for i, _ in batch]
+    assert len(set(seen)) == len(seen) == 16
+
+
+def test_the_order_depends_on_seed_and_epoch_only():
+    s = training.GlobalBatchSampler(30, 5, seed=1)
+    first = list(s)
+    assert list(training.GlobalBatchSampler(30, 5, seed=1)) == first
+    s.set_epoch(1)
+    assert [i for b in s for i, _ in b] != [i for b in first for i, _ in b]
+    with pytest.raises(training.PipelineError, match="does not divide over 3"):
+        training.GlobalBatchSampler(30, 8, seed=1, world=3)
+
+
+class _Draw(torch.utils.data.Dataset):
+    def __len__(self):
+        return 10
+
+    def __getitem__(self, i):
+        return random.random(), np.random.rand()
+
+
+def test_a_sample_draws_the_same_augmentation_whatever_came_before():
+    ds = training.SeededSamples(_Draw(), seed=7)
+    a = ds[(4, 2)]
+    random.seed(99)
+    np.random.seed(99)
+    before = (random.random(), np.random.rand())
+    random.seed(99)
+    np.random.seed(99)
+    ds[(1, 0)]
+    assert ds[(4, 2)] == a and ds[(4, 3)] != a
+    assert (random.random(), np.random.rand()) == before  # the caller's generators are untouched
+
+
+def _weights(path):
+    return torch.load(path, weights_only=True)
+
+
+def _assert_close(a: dict, b: dict, rtol: float):
+    for k in a:
+        if a[k].is_floating_point():
+            torch.testing.assert_close(a[k], b[k], rtol=rtol, atol=1e-7, msg=k)
+
+
+def test_same_seed_same_weights_with_any_worker_count(toy, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_sample.main(pipeline_argv(toy, a, "--train_cam_pass", "True", "--num_workers", "0", "--seed", "5"))
+    run_sample.main(pipeline_argv(toy, b, "--train_cam_pass", "True", "--num_workers", "2", "--seed", "5"))
+    wa, wb = _weights(a / "sess" / "res50_cam.pth"), _weights(b / "sess" / "res50_cam.pth")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.fixture(scope="module")
+def ddp_setup(toy, tmp_path_factory):
+    """Frozen-BatchNorm initial weights and CAM seeds, made once in one process."""
+    base = tmp_path_factory.mktemp("ddp")
+    init = fake_imagenet_weights(base / "imagenet.pth")
+    run_sample.main(pipeline_argv(toy, base, "--backbone_weights", init, "--amn_backbone_weights", init,
+                                  "--irn_backbone_weights", init, "--train_cam_pass", "True", "--make_cam_pass",
+                                  "True", "--cam_to_ir_label_pass", "True"))
+    return base, init
+
+
+@pytest.mark.parametrize("step,weights", [("train_cam", "res50_cam.pth"), ("train_amn", "res50_amn.pth"),
+                                          ("train_irn", "res50_irn.pth")])
+def test_ddp_on_two_processes_equals_one_process(toy, ddp_setup, tmp_path, step, weights):
+    base, init = ddp_setup
+    out = {}
+    for mode in ("one", "ddp"):
+        sess = tmp_path / mode
+        argv = pipeline_argv(toy, base, "--backbone_weights", init, "--amn_backbone_weights", init,
+                             "--irn_backbone_weights", init, "--irn_seeds", "cam", "--amn_eval_every_epoch", "False",
+                             f"--{step}_pass", "True", f"--{step.split('_')[1]}_weights_name", str(sess / weights))
+        run_sample.main(argv) if mode == "one" else run_ddp(argv)
+        out[mode] = _weights(sess / weights)
+    changed = [k for k in out["one"] if out["one"][k].is_floating_point()]
+    assert changed
+    _assert_close(out["one"], out["ddp"], rtol=1e-4)
+
+
+def test_a_resumed_ddp_run_equals_an_uninterrupted_one(toy, ddp_setup, tmp_path):
+    base, init = ddp_setup
+    def argv(name):
+        return pipeline_argv(toy, base, "--backbone_weights", init, "--train_cam_pass", "True", "--cam_num_epoches",
+                             "2", "--cam_weights_name", str(tmp_path / name))
+    run_ddp(argv("straight.pth"))
+    run_ddp(argv("resumed.pth"), stop_after_epoch=1)
+    assert (tmp_path / "resumed.pth.resume").is_file() and not (tmp_path / "resumed.pth").exists()
+    run_ddp(argv("resumed.pth"))
+    a, b = _weights(tmp_path / "straight.pth"), _weights(tmp_path / "resumed.pth")
+    assert all(torch.equal(a[k], b[k]) for k in a)
