@@ -1,7 +1,10 @@
 """Images per second of the heavy steps on this machine (CPU unless --device says otherwise).
 
-Run: python bench/throughput.py [--device cpu] [--height 375 --width 500] [--images 2]
-Random weights and images: throughput does not depend on them.
+Run: python bench/throughput.py [--device cpu|cuda] [--amp] [--channels_last] [--height 375 --width 500]
+Random weights and images: throughput does not depend on them. Prints images per second of make_cam,
+make_amn_cam, train_cam (crop 512, --cam_batch), train_amn (crop 512, --batch) and seconds per image of
+make_sem_seg; the same process also times the fp32 baseline when --amp or --channels_last is given, and
+prints the ratio.
 """
 import argparse
 import sys
@@ -31,33 +34,33 @@ def pack(h, w, device):
     return img, ms, label
 
 
+def _sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timed(fn, n):
     fn()  # warm-up
+    _sync()
     t = time.perf_counter()
     for _ in range(n):
         fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    _sync()
     return n / (time.perf_counter() - t)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--height", type=int, default=375)
-    p.add_argument("--width", type=int, default=500)
-    p.add_argument("--images", type=int, default=2)
-    p.add_argument("--crop", type=int, default=512)
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--amp", action="store_true")
-    a = p.parse_args()
+def measure(a, amp: bool, channels_last: bool) -> dict[str, float]:
+    """Throughput of each step under one setting."""
     dev = torch.device(a.device)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     h, w = a.height, a.width
     _, ms, label = pack(h, w, dev)
+    ms = [x.contiguous(memory_format=fmt) for x in ms]
     args = argparse.Namespace(ir_label_out_dir=None)
-    cam_net = resnet50_cam.CAM().to(dev).eval()
-    amn_net = resnet50_amn.CAM().to(dev).eval()
-    ac = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.amp)
+    cam_net = resnet50_cam.CAM().to(dev, memory_format=fmt).eval()
+    amn_net = resnet50_amn.CAM().to(dev, memory_format=fmt).eval()
+    ac = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp)
+    out = {}
 
     def run_cam():
         with torch.inference_mode(), ac:
@@ -72,12 +75,27 @@ def main() -> None:
                 make_amn_cam.stage.resize_sum(outs, s) / 4, make_amn_cam.stage.resize_sum(outs, (h, w)) / 4,
                 label, np.zeros((h, w), np.uint8))
 
-    print(f"make_cam ({len(SCALES)} scales x flip, {h}x{w}): {timed(run_cam, a.images):.2f} img/s")
-    print(f"make_amn_cam ({len(SCALES)} scales x flip, {h}x{w}): {timed(run_amn, a.images):.2f} img/s")
+    out["make_cam img/s"] = timed(run_cam, a.images)
+    out["make_amn_cam img/s"] = timed(run_amn, a.images)
 
-    train_net = resnet50_amn.Net().to(dev).train()
+    cls_net = resnet50_cam.Net().to(dev, memory_format=fmt).train()
+    cls_opt = torch.optim.SGD(cls_net.parameters(), lr=1e-3)
+    xc = torch.rand(a.cam_batch, 3, a.crop, a.crop, device=dev).contiguous(memory_format=fmt)
+    yc = torch.zeros(a.cam_batch, 20, device=dev)
+    yc[:, 3] = 1
+
+    def run_train_cam():
+        with ac:
+            loss = torch.nn.functional.multilabel_soft_margin_loss(cls_net(xc).float(), yc)
+        cls_opt.zero_grad()
+        loss.backward()
+        cls_opt.step()
+
+    out["train_cam img/s"] = a.cam_batch * timed(run_train_cam, 2)
+
+    train_net = resnet50_amn.Net().to(dev, memory_format=fmt).train()
     opt = torch.optim.Adam(train_net.parameters(), lr=1e-4)
-    x = torch.rand(a.batch, 3, a.crop, a.crop, device=dev)
+    x = torch.rand(a.batch, 3, a.crop, a.crop, device=dev).contiguous(memory_format=fmt)
     y = torch.zeros(a.batch, 20, device=dev)
     y[:, 3] = 1
     seed = torch.randint(0, 2, (a.batch, a.crop // 16, a.crop // 16), device=dev) * 4
@@ -90,7 +108,7 @@ def main() -> None:
         loss.backward()
         opt.step()
 
-    print(f"train_amn (crop {a.crop}, batch {a.batch}): {a.batch * timed(run_train, 2):.2f} img/s")
+    out["train_amn img/s"] = a.batch * timed(run_train, 2)
 
     irn = resnet50_irn.EdgeDisplacement().to(dev).eval()
     cams = np.random.rand(2, *imutils.get_strided_size((h, w), 4)).astype(np.float32)
@@ -98,10 +116,36 @@ def main() -> None:
 
     def run_sem():
         with torch.inference_mode():
-            edge, _ = irn(ms[0])
-            make_sem_seg_labels.cams_to_mask(cams, np.array([4, 14]), edge, (h, w), sem_args)
+            with ac:
+                edge, _ = irn(ms[0])
+            make_sem_seg_labels.cams_to_mask(cams, np.array([4, 14]), edge.float(), (h, w), sem_args)
 
-    print(f"make_sem_seg (edge net + random walk, {h}x{w}): {1 / timed(run_sem, a.images):.2f} s/img")
+    out["make_sem_seg s/img"] = 1 / timed(run_sem, a.images)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--height", type=int, default=375)
+    p.add_argument("--width", type=int, default=500)
+    p.add_argument("--images", type=int, default=2)
+    p.add_argument("--crop", type=int, default=512)
+    p.add_argument("--batch", type=int, default=2, help="train_amn batch")
+    p.add_argument("--cam_batch", type=int, default=2, help="train_cam batch")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
+    p.add_argument("--channels_last", action="store_true")
+    a = p.parse_args()
+    settings = [("fp32", False, False)]
+    if a.amp or a.channels_last:
+        settings.append(("bf16" * a.amp + "+channels_last" * a.channels_last, a.amp, a.channels_last))
+    results = {name: measure(a, amp, cl) for name, amp, cl in settings}
+    base = results["fp32"]
+    for name, res in results.items():
+        print(f"[{name}] {a.device}, {a.height}x{a.width}, crop {a.crop}")
+        for k, v in res.items():
+            ratio = "" if name == "fp32" else f"  ({v / base[k]:.2f}x fp32)"
+            print(f"  {k:<20s} {v:8.3f}{ratio}")
 
 
 if __name__ == "__main__":
