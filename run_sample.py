@@ -225,15 +225,30 @@ def apply_dataset_defaults(args, given: set[str]) -> None:
             setattr(args, key, value)
 
 
+# Steps that only read outputs: under torchrun rank 0 runs them alone.
+RANK0_ONLY = ("eval_cam_pass", "eval_amn_cam_pass", "eval_ins_seg_pass", "eval_sem_seg_pass", "make_report_pass")
+
+
 def run_steps(args) -> dict[str, float]:
-    """Run the enabled steps in order; returns seconds per step."""
+    """Run the enabled steps in order; returns seconds per step.
+
+    Under torchrun every rank runs the training and make steps (each its share), all wait for each other after
+    every step, and rank 0 alone runs the evals and the report.
+    """
+    from misc import distributed
+
+    if distributed.launched_by_torchrun():
+        from misc.torchutils import resolve_device
+        distributed.init_distributed(resolve_device(args.device))
     timings = {}
     for flag, module in STEPS:
         if getattr(args, flag):
             name = module.split(".")[-1]
-            print(f"=== {name}", flush=True)
             start = time.time()
-            importlib.import_module(module).run(args)
+            if distributed.is_main() or flag not in RANK0_ONLY:
+                print(f"=== {name}", flush=True)
+                importlib.import_module(module).run(args)
+            distributed.barrier()
             timings[name] = time.time() - start
             print(f"step.{name}: {timings[name]:.1f}s", flush=True)
     return timings

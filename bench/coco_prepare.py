@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coco14 import prepare, toy  # noqa: E402
+from coco14 import toy  # noqa: E402
 from coco14.dataloader import CATEGORIES  # noqa: E402
 from misc.fileio import save_png  # noqa: E402
 

@@ -77,7 +77,7 @@ def make_scene(classes: tuple[str, ...], size: int, rng: np.random.Generator, cr
         h, w = rng.uniform(0.3, 0.55) * size, rng.uniform(0.3, 0.55) * size
         cy, cx = rng.uniform(h / 2, size - h / 2), rng.uniform(w / 2, size - w / 2)
         poly = polygon(style.shape, cy, cx, h, w)
-        part_box = (cy + rng.uniform(-0.25, 0.25) * h, cx + rng.uniform(-0.25, 0.25) * w, h * 0.35, w * 0.35)
+        part_box = (cy + rng.uniform(-0.25, 0.25) * h, cx + rng.uniform(-0.25, 0.25) * w, h * voc_toy.PART_SIZE, w * voc_toy.PART_SIZE)
         _paint(img, polygon_mask(poly, size), style, size, rng, part_box)
         anns.append((cat_id[name], [poly], 0))
     if crowd:

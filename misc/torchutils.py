@@ -106,22 +106,25 @@ def rank_and_world() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
-def shard_for_rank(items: Sequence) -> Sequence:
-    """Every world-th item from this rank's index: the rank's share of an inference list."""
+def rank_share(indices: Sequence[int]) -> list[int]:
+    """The indices (into the full image list) this rank processes: those equal to its rank modulo the world.
+
+    Ranks decide by the image's place in the full list, not in the list of pending outputs, so they agree
+    even when one has already written some outputs before another looks.
+    """
     rank, world = rank_and_world()
-    return items[rank::world] if world > 1 else items
+    return [i for i in indices if i % world == rank] if world > 1 else list(indices)
 
 
 def run_on_devices(work: Callable, dataset: Dataset, devices: Sequence[torch.device], *args) -> None:
     """Call ``work(process_id, device, shard, *args)`` per device.
 
-    Under torchrun each rank takes its interleaved share on its local GPU (or the
+    Under torchrun ``dataset`` is this rank's share and runs on its local GPU (or the
     CPU). Otherwise several GPUs get one spawned process each, as the official
     make_cam does; a single device runs in this process, so CPU runs need no spawn.
     """
     rank, world = rank_and_world()
-    if world > 1:
-        dataset = Subset(dataset, np.arange(rank, len(dataset), world))
+    if world > 1:  # the caller has taken this rank's share already (rank_share)
         local = int(os.environ.get("LOCAL_RANK", 0))
         devices = [devices[local % len(devices)]]
     if len(dataset) == 0:

@@ -24,11 +24,11 @@ DATA_FLAGS = ("voc12_root", "coco14_root", "folder_root", "train_list", "val_lis
 # Small crops and few epochs: what 2 cores learn from scratch in a few minutes.
 PRESET = dict(
     device="cpu", backbone_weights="none", num_workers=2,
-    cam_crop_size=128, cam_resize_long=(112, 160), cam_batch_size=16, cam_num_epoches=8,
+    cam_crop_size=128, cam_resize_long=(112, 160), cam_batch_size=16, cam_num_epoches=9,
     cam_scales=(1.0, 0.5),
-    amn_crop_size=128, amn_batch_size=16, amn_num_epoches=3, amn_new_lr=1e-3, amn_backbone_lr=1e-4,
+    amn_crop_size=128, amn_batch_size=16, amn_num_epoches=4, amn_new_lr=1e-3, amn_backbone_lr=1e-4,
     amn_eval_every_epoch=False,
-    irn_crop_size=128, irn_batch_size=16, irn_num_epoches=3,
+    irn_crop_size=128, irn_batch_size=16, irn_num_epoches=5,
     cam_weights_name="sess/demo/res50_cam.pth", amn_weights_name="sess/demo/res50_amn.pth",
     irn_weights_name="sess/demo/res50_irn.pth",
     result_dir="result/demo", cam_out_dir="result/demo/cam", ir_label_out_dir="result/demo/ir_label",
@@ -39,12 +39,20 @@ PRESET = dict(
 
 
 def ensure_toy_dataset(root: Path = DATA_ROOT, meta: Path = META) -> None:
-    """Generate and prepare the toy set once; later demos reuse it."""
+    """Generate and prepare the toy set once; later demos reuse it unless the generator has changed."""
+    import shutil
+
     from voc12 import prepare, toy
 
+    stamp = root / "toy.json"
+    wanted = json.dumps({**TOY, "version": toy.VERSION}, sort_keys=True)
+    if root.exists() and (not stamp.is_file() or stamp.read_text() != wanted):
+        print(f"the toy generator changed since {root} was made; generating it again")
+        shutil.rmtree(root)
     if not (root / "ImageSets/Segmentation/val.txt").is_file():
         print(f"generating the toy dataset in {root} ...")
         toy.generate(root, **TOY)
+        stamp.write_text(wanted)
     if not (meta / "cls_labels.npy").is_file():
         prepare.prepare(str(root), None, str(meta))
 

@@ -10,14 +10,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from misc import indexing, torchutils
 from misc.fileio import atomic_open, cam_path, load_cam
 from misc.provenance import file_digest
 from step import stage, training
-from step.make_sem_seg_labels import build_model
+from step.make_sem_seg_labels import build_model, irn_outputs
 from voc12 import dataloader as vocdata
 
 CENTROID_ITERATIONS = 300
@@ -103,14 +101,8 @@ def save_instances(path, detected: dict, record: str) -> None:
 
 
 def _work(process_id, device, shard, model, args, n_devices, digest) -> None:
-    loader = DataLoader(shard, shuffle=False, collate_fn=stage.first_item, worker_init_fn=torchutils.init_worker,
-                        num_workers=torchutils.worker_count(args.num_workers, n_devices))
-    model = model.to(device)
-    with torch.inference_mode():
-        for pack in tqdm(loader, desc=f"make_ins_seg[{process_id}]", position=process_id, dynamic_ncols=True):
-            with training.autocast(device, args.amp):
-                edge, dp = model(torch.from_numpy(pack["img"][0]).to(device))
-            edge, dp = edge.float(), dp.float()
+    for pack, edge, dp in irn_outputs(process_id, device, shard, model, args, n_devices, "make_ins_seg"):
+        with torch.inference_mode():
             cam = load_cam(cam_path(args.cam_out_dir, pack["name"]))
             detected = instances_from_cams(cam["cam"], cam["keys"], edge, dp.cpu().numpy(), pack["size"], args)
             save_instances(cam_path(args.ins_seg_out_dir, pack["name"]), detected, digest)
@@ -124,6 +116,7 @@ def run(args) -> None:
               "irn_crop_size": args.irn_crop_size, "beta": args.beta, "exp_times": args.exp_times,
               "ins_seg_bg_thres": args.ins_seg_bg_thres, "upstream": {str(args.cam_out_dir): upstream}}
     folder, todo = stage.plan_outputs("make_ins_seg", args.ins_seg_out_dir, names, ".npz", record, args.overwrite)
+    todo = torchutils.rank_share(todo)
     if not todo:
         return
     model = build_model(args, checkpoint)

@@ -42,10 +42,9 @@ def plot_threshold_curve(records: dict, path: Path) -> None:
         ax.axvspan(sw["low"], sw["high"], color=colour, alpha=0.12)
     if "sem_seg" in records:
         ax.axhline(100 * records["sem_seg"]["miou"], color="tab:green", ls="--", label="final mask")
-    ax.set_xlabel("background threshold")
+    ax.set_xlabel("background threshold\n(dots: default thresholds; bands: within 1 point of the best)")
     ax.set_ylabel("mIoU (%)")
-    ax.set_title("mIoU against the background threshold (dots: defaults; bands: within 1 point of best)",
-                 fontsize=8)
+    ax.set_title("mIoU against the background threshold", fontsize=12)
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -78,10 +77,43 @@ def _fmt(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
 
-def summary_markdown(records: dict, seeds: dict, missing: list[str]) -> str:
+def regressions(records: dict) -> list[str]:
+    """A warning for every stage that scores below an earlier one (pipeline order)."""
+    order = [s for s in STAGES if s in records and records[s]["miou"] is not None]
+    return [f"**Warning:** {STAGES[later]} ({_fmt(records[later]['miou'])}) scores below {STAGES[earlier]} "
+            f"({_fmt(records[earlier]['miou'])})."
+            for i, later in enumerate(order) for earlier in order[:i]
+            if records[later]["miou"] < records[earlier]["miou"]]
+
+
+def flooding_classes(args, names: list[str], fill: float = 0.5, excess: float = 3.0) -> dict[str, int]:
+    """Classes whose final masks cover more than ``fill`` of an image and ``excess`` x its ground truth there."""
+    spec, root = datasets.get_dataset(args), datasets.dataset_root(args)
+    counts: dict[str, int] = {}
+    for name in names:
+        path = Path(args.sem_seg_out_dir) / f"{name}.png"
+        if not path.is_file():
+            continue
+        mask, gt = load_png(path), load_png(spec.gt_path(root, name))
+        for c in np.unique(mask):
+            if 0 < c <= spec.n_classes and (mask == c).mean() > fill and (mask == c).sum() > excess * max(
+                    (gt == c).sum(), 1):
+                counts[spec.class_names[c - 1]] = counts.get(spec.class_names[c - 1], 0) + 1
+    return counts
+
+
+def summary_markdown(records: dict, seeds: dict, missing: list[str], floods: dict | None = None) -> str:
     lines = ["# Threshold-robustness report", ""]
     if missing:
         lines += [f"Missing stages (not run yet): {', '.join(missing)}.", ""]
+    warnings = regressions(records)
+    if floods:
+        warnings.append("**Warning:** final masks flood images where the ground truth has little of the class: " +
+                        ", ".join(f"{c} ({n} image{'s' * (n > 1)})"
+                                  for c, n in sorted(floods.items(), key=lambda x: -x[1])) +
+                        " (the mask covers over half the image and over 3x the class's true area).")
+    for warning in warnings:
+        lines += [warning, ""]
     lines += ["| stage | mIoU at default threshold | best threshold | best mIoU | robust interval (within 1 point) |",
               "|---|---|---|---|---|"]
     for stage, rec in records.items():
@@ -237,9 +269,11 @@ def run(args) -> Path:
         plot_threshold_curve(records, out / "threshold_curve.png")
     ins = json.loads((result_dir / "ins_seg.json").read_text()) if (result_dir / "ins_seg.json").is_file() else None
     with atomic_open(out / "summary.md", "w") as f:
-        f.write(summary_markdown(records, seeds, missing) + "\n".join(instance_markdown(ins)) + "\n")
+        floods = flooding_classes(args, names) if has_gt else {}
+        f.write(summary_markdown(records, seeds, missing, floods) + "\n".join(instance_markdown(ins)) + "\n")
     evaluation.write_json(out / "report.json", {"stages": records, "seed_quality": seeds, "missing": missing,
-                                                 "instances": ins})
+                                                 "instances": ins, "flooding_classes": floods,
+                                                 "warnings": regressions(records)})
     write_overlays(args, names, out / "overlays")
     write_instance_overlays(args, names, out / "instances")
     print(f"make_report: wrote {out}")

@@ -1,12 +1,11 @@
 """Final pseudo masks: IRN boundaries + a random walk of the (AMN) CAMs, then a background threshold."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from step import stage
@@ -31,15 +30,21 @@ def cams_to_mask(cams: np.ndarray, keys: np.ndarray, edge: torch.Tensor, size, a
     return keys[torch.argmax(rw_up_bg, dim=0).cpu().numpy()].astype(np.uint8)
 
 
-def _work(process_id, device, shard, model, args, cam_dir, n_devices, digest) -> None:
+def irn_outputs(process_id, device, shard, model, args, n_devices, desc: str):
+    """Yield (pack, boundary map, displacement) of every image of ``shard``, EdgeDisplacement on the flip pair."""
     loader = DataLoader(shard, shuffle=False, collate_fn=stage.first_item, worker_init_fn=torchutils.init_worker,
                         num_workers=torchutils.worker_count(args.num_workers, n_devices))
     model = model.to(device)
     with torch.inference_mode():
-        for pack in tqdm(loader, desc=f"make_sem_seg[{process_id}]", position=process_id, dynamic_ncols=True):
+        for pack in tqdm(loader, desc=f"{desc}[{process_id}]", position=process_id, dynamic_ncols=True):
             with training.autocast(device, args.amp):
-                edge, _ = model(torch.from_numpy(pack["img"][0]).to(device))
-            edge = edge.float()
+                edge, dp = model(torch.from_numpy(pack["img"][0]).to(device))
+            yield pack, edge.float(), dp.float()
+
+
+def _work(process_id, device, shard, model, args, cam_dir, n_devices, digest) -> None:
+    for pack, edge, _ in irn_outputs(process_id, device, shard, model, args, n_devices, "make_sem_seg"):
+        with torch.inference_mode():
             cam = load_cam(cam_path(cam_dir, pack["name"]))
             mask = cams_to_mask(cam["cam"], cam["keys"], edge, pack["size"], args)
             save_png(stage.png_path(args.sem_seg_out_dir, pack["name"]), mask, record=digest)
@@ -68,6 +73,7 @@ def run(args) -> None:
               "sem_seg_bg_thres": args.sem_seg_bg_thres, "sem_seg_power": args.sem_seg_power,
               "upstream": {str(cam_dir): upstream}}
     folder, todo = stage.plan_outputs("make_sem_seg", args.sem_seg_out_dir, names, ".png", record, args.overwrite)
+    todo = torchutils.rank_share(todo)
     if not todo:
         return
     model = build_model(args, checkpoint)

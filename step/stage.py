@@ -164,6 +164,7 @@ def run_make(args, maker: MapMaker, out_dir: str, step: str, checkpoint: Path,
     record = {"step": step, "dataset": spec.name, "classes": spec.n_classes, "checkpoint": file_digest(checkpoint),
               "scales": list(args.cam_scales), **maker.params(args), "upstream": upstream}
     folder, todo = plan_outputs(step, out_dir, names, ".npz", record, args.overwrite)
+    todo = torchutils.rank_share(todo)
     if not todo:
         return
     model = build_model()
@@ -322,12 +323,12 @@ def run_seeds(args, cam_dir: str, out_dir: str, fg_thres: float, bg_thres: float
               "crf": "t=10,gt_prob=0.7,gauss(3,3),bilateral(50,5,10)",
               "upstream": {str(cam_dir): upstream_digest(cam_dir, names, ".npz", producer)}}
     folder, todo = plan_outputs(step, out_dir, names, ".png", record, args.overwrite)
+    todo = torchutils.rank_share(todo)
     if not todo:
         return
     print(f"{step}: fg threshold {fg_thres}, bg threshold {bg_thres}")
     jobs = [(names[i], str(spec.image_path(root, names[i])), str(cam_path(cam_dir, names[i])),
              str(png_path(out_dir, names[i])), fg_thres, bg_thres, folder.digest) for i in todo]
-    jobs = torchutils.shard_for_rank(jobs)
     n_proc = max(1, min(args.num_workers, len(jobs)))
     if n_proc == 1:
         for job in tqdm(jobs, desc=step, dynamic_ncols=True):

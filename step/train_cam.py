@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from misc import pyutils, torchutils
+from misc import pyutils
 from step import stage, training
 from voc12 import dataloader as vocdata
 

@@ -27,13 +27,13 @@ def tiny_settings(tmp_path) -> list[str]:
             "--report_images", "3"]
 
 
-def _ddp_child(rank: int, world: int, port: int, argv: list[str], stop_after_epoch) -> None:
+def _ddp_child(rank: int, world: int, port: int, argv: list[str], stop_after_epoch, threads: int) -> None:
     import os
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world))
     import torch
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)  # the parent's count, so float reductions run in the same order
     if stop_after_epoch is not None:
         from misc import distributed
         from step import training
@@ -57,12 +57,14 @@ def run_ddp(argv: list[str], world: int = 2, stop_after_epoch: int | None = None
     """Run the driver in ``world`` gloo processes, as torchrun would (optionally stopping after an epoch)."""
     import socket
 
+    import torch
     import torch.multiprocessing as tmp
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    tmp.spawn(_ddp_child, args=(world, port, argv, stop_after_epoch), nprocs=world, join=True)
+    tmp.spawn(_ddp_child, args=(world, port, argv, stop_after_epoch, torch.get_num_threads()), nprocs=world,
+              join=True)
 
 
 def fake_imagenet_weights(path) -> str:

@@ -76,9 +76,12 @@ def test_loader_workers_die_within_seconds_of_a_killed_step():
     assert alive == []
 
 
-def test_ranks_take_interleaved_shares(monkeypatch):
+def test_ranks_share_by_place_in_the_full_list(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "3")
     monkeypatch.setenv("RANK", "1")
-    assert torchutils.shard_for_rank(list(range(8))) == [1, 4, 7]
+    assert torchutils.rank_share(list(range(8))) == [1, 4, 7]
+    # pending outputs 0, 2, 3, 5: the rank's share does not depend on which others are done
+    assert torchutils.rank_share([0, 2, 3, 5]) == []
+    assert torchutils.rank_share([0, 1, 2, 3, 4]) == [1, 4]
     monkeypatch.setenv("WORLD_SIZE", "1")
-    assert torchutils.shard_for_rank(list(range(3))) == [0, 1, 2]
+    assert torchutils.rank_share([0, 1, 2]) == [0, 1, 2]

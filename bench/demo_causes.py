@@ -1,0 +1,96 @@
+"""Why do the demo's final masks score below its AMN maps? Each suspected cause measured on its own.
+
+Run after the demo: python bench/demo_causes.py [--result_dir result/demo --sess sess/demo]
+It reuses the demo's AMN maps and IRN weights, computes the IRN boundary map of every image once, and
+scores the final masks (mIoU on the toy train list) under variants that each remove one suspect:
+  official        the demo's masks as make_sem_seg makes them
+  oracle edges    boundaries from the ground truth instead of IRN's (are IRN's boundaries the problem?)
+  no walk         the AMN maps upsampled, without the random walk (does the walk lose what AMN found?)
+  learnt classes  official masks scored only on images whose classes all have CAM IoU above 20
+  flood           the share of images where one class covers more than 3x its ground-truth area and half the image
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from misc import evaluation, imutils  # noqa: E402
+from misc.fileio import cam_path, load_cam, load_png  # noqa: E402
+from step import demo, make_sem_seg_labels  # noqa: E402
+from voc12 import dataloader as vocdata  # noqa: E402
+
+
+def oracle_edge(gt: np.ndarray, size) -> torch.Tensor:
+    """1 on ground-truth boundaries (and the void band), 0 elsewhere, at stride 4."""
+    border = np.zeros(gt.shape, bool)
+    for c in np.unique(gt):
+        region = gt == c
+        border |= region & ~ndimage.binary_erosion(region, iterations=2)
+    small = imutils.pil_rescale(border.astype(np.float32), 0.25, 1)[:size[0], :size[1]]
+    return torch.from_numpy(np.clip(small * 2, 0, 1))[None].float()
+
+
+def miou(confusion: np.ndarray) -> float:
+    return 100 * evaluation.mean_iou(evaluation.iou_from_confusion(confusion))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--result_dir", default="result/demo")
+    p.add_argument("--sess", default="sess/demo")
+    p.add_argument("--root", default=str(demo.DATA_ROOT))
+    a = p.parse_args()
+    root, res = Path(a.root), Path(a.result_dir)
+    names = vocdata.load_img_name_list(root / "meta" / "train.txt")
+    cam_iou = json.loads((res / "cam.json").read_text())["per_class_iou"]
+    learnt = {i + 1 for i, c in enumerate(vocdata.CAT_LIST) if (cam_iou.get(c) or 0) > 0.20}
+    args = argparse.Namespace(**{**vars(demo_args()), "irn_weights_name": f"{a.sess}/res50_irn.pth"})
+    model = make_sem_seg_labels.build_model(args, Path(args.irn_weights_name))
+    dataset = vocdata.VOC12ClassificationDatasetMSF(names, root, scales=(1.0,), cls_labels=root / "meta" / "cls_labels.npy")
+    n = 21
+    conf = {k: np.zeros((n, n), np.int64) for k in ("official", "oracle edges", "no walk", "learnt classes")}
+    floods = 0
+    with torch.inference_mode():
+        for pack in dataset:
+            name, size = pack["name"], pack["size"]
+            gt = load_png(root / "SegmentationClass" / f"{name}.png")
+            cam = load_cam(cam_path(res / "amn_cam", name))
+            edge, _ = model(torch.from_numpy(pack["img"][0]))
+            official = make_sem_seg_labels.cams_to_mask(cam["cam"], cam["keys"], edge, size, args)
+            oracle = make_sem_seg_labels.cams_to_mask(cam["cam"], cam["keys"], oracle_edge(gt, edge.shape[1:]),
+                                                      size, args)
+            conf["official"] += evaluation.confusion_matrix(official, gt, n)
+            conf["oracle edges"] += evaluation.confusion_matrix(oracle, gt, n)
+            keys = np.pad(cam["keys"] + 1, (1, 0))
+            hr = np.pad(cam["high_res"], ((1, 0), (0, 0), (0, 0)), constant_values=args.sem_seg_bg_thres)
+            conf["no walk"] += evaluation.confusion_matrix(keys[hr.argmax(0)], gt, n)
+            present = {int(c) for c in np.unique(gt) if 0 < c < 255}
+            if present <= learnt:
+                conf["learnt classes"] += evaluation.confusion_matrix(official, gt, n)
+            for c in np.unique(official):
+                if c and (official == c).mean() > 0.5 and (official == c).sum() > 3 * max((gt == c).sum(), 1):
+                    floods += 1
+                    break
+    amn = json.loads((res / "amn_cam.json").read_text())["miou"] * 100
+    print(f"AMN maps at their default threshold: {amn:.1f} mIoU; classes with CAM IoU > 20: "
+          f"{', '.join(vocdata.CAT_LIST[c - 1] for c in sorted(learnt))}")
+    for k, v in conf.items():
+        print(f"  {k:<16s} {miou(v):5.1f} mIoU")
+    print(f"  flood            {floods} of {len(names)} images ({100 * floods / len(names):.0f} %)")
+
+
+def demo_args() -> argparse.Namespace:
+    return argparse.Namespace(irn_crop_size=demo.PRESET["irn_crop_size"], beta=10, exp_times=8,
+                              sem_seg_bg_thres=0.25, sem_seg_power=1.3)
+
+
+if __name__ == "__main__":
+    main()
