@@ -11,12 +11,11 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from misc import indexing, torchutils
+from misc import indexing
 from misc.fileio import atomic_open, cam_path, load_cam
 from misc.provenance import file_digest
 from step import stage, training
-from step.make_sem_seg_labels import build_model, irn_outputs
-from voc12 import dataloader as vocdata
+from step.make_sem_seg_labels import irn_outputs, run_irn_step
 
 CENTROID_ITERATIONS = 300
 CLUSTER_THRESHOLD = 2.5
@@ -115,12 +114,4 @@ def run(args) -> None:
     record = {"step": "make_ins_seg", "dataset": spec.name, "checkpoint": file_digest(checkpoint),
               "irn_crop_size": args.irn_crop_size, "beta": args.beta, "exp_times": args.exp_times,
               "ins_seg_bg_thres": args.ins_seg_bg_thres, "upstream": {str(args.cam_out_dir): upstream}}
-    folder, todo = stage.plan_outputs("make_ins_seg", args.ins_seg_out_dir, names, ".npz", record, args.overwrite)
-    todo = torchutils.rank_share(todo)
-    if not todo:
-        return
-    model = build_model(args, checkpoint)
-    dataset = vocdata.VOC12ClassificationDatasetMSF([names[i] for i in todo], voc12_root=root, scales=(1.0,),
-                                                    cls_labels=args.cls_labels, spec=spec)
-    devices = torchutils.inference_devices(args.device)
-    torchutils.run_on_devices(_work, dataset, devices, model, args, len(devices), folder.digest)
+    run_irn_step(args, "make_ins_seg", args.ins_seg_out_dir, ".npz", names, root, spec, checkpoint, record, _work)

@@ -50,6 +50,20 @@ def _work(process_id, device, shard, model, args, cam_dir, n_devices, digest) ->
             save_png(stage.png_path(args.sem_seg_out_dir, pack["name"]), mask, record=digest)
 
 
+def run_irn_step(args, step: str, out_dir: str, suffix: str, names, root, spec, checkpoint, record: dict,
+                 work, *work_args) -> None:
+    """Plan the outputs of an IRN inference step, then run ``work`` on this rank's pending images."""
+    folder, todo = stage.plan_outputs(step, out_dir, names, suffix, record, args.overwrite)
+    todo = torchutils.rank_share(todo)
+    if not todo:
+        return
+    model = build_model(args, checkpoint)
+    dataset = vocdata.VOC12ClassificationDatasetMSF([names[i] for i in todo], voc12_root=root, scales=(1.0,),
+                                                    cls_labels=args.cls_labels, spec=spec)
+    devices = torchutils.inference_devices(args.device)
+    torchutils.run_on_devices(work, dataset, devices, model, args, *work_args, len(devices), folder.digest)
+
+
 def build_model(args, checkpoint) -> resnet50_irn.EdgeDisplacement:
     model = resnet50_irn.EdgeDisplacement(crop_size=args.irn_crop_size, stride=4)
     try:
@@ -72,13 +86,6 @@ def run(args) -> None:
               "irn_crop_size": args.irn_crop_size, "beta": args.beta, "exp_times": args.exp_times,
               "sem_seg_bg_thres": args.sem_seg_bg_thres, "sem_seg_power": args.sem_seg_power,
               "upstream": {str(cam_dir): upstream}}
-    folder, todo = stage.plan_outputs("make_sem_seg", args.sem_seg_out_dir, names, ".png", record, args.overwrite)
-    todo = torchutils.rank_share(todo)
-    if not todo:
-        return
-    model = build_model(args, checkpoint)
-    dataset = vocdata.VOC12ClassificationDatasetMSF([names[i] for i in todo], voc12_root=root, scales=(1.0,),
-                                                    cls_labels=args.cls_labels, spec=spec)
     print(f"make_sem_seg: random walk of {cam_dir}")
-    devices = torchutils.inference_devices(args.device)
-    torchutils.run_on_devices(_work, dataset, devices, model, args, cam_dir, len(devices), folder.digest)
+    run_irn_step(args, "make_sem_seg", args.sem_seg_out_dir, ".png", names, root, spec, checkpoint, record, _work,
+                 cam_dir)
