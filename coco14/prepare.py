@@ -109,12 +109,13 @@ def group_annotations(data: dict, index: dict[int, int], source: Path) -> dict[i
 
 def check_images(root: Path, split: str, images: list[dict]) -> None:
     """Every image the JSON lists exists, with the size the JSON says (header only, no decoding)."""
-    missing = [im for im in images if not COCO14.image_path(root, f"{int(im['id']):012d}").is_file()]
+    paths = [COCO14.image_path(root, f"{int(im['id']):012d}") for im in images]
+    missing = [im for im, path in zip(images, paths) if not path.is_file()]
     if missing:
         raise PipelineError(f"{len(missing)} images of instances_{split}.json are missing under {root} (first: "
                             f"{split}/{missing[0]['file_name']}); unpack {split}.zip into --coco14_root")
-    for im in tqdm(images, desc=f"check {split} images", dynamic_ncols=True, mininterval=2):
-        path = COCO14.image_path(root, f"{int(im['id']):012d}")
+    for im, path in tqdm(zip(images, paths), total=len(images), desc=f"check {split} images", dynamic_ncols=True,
+                         mininterval=2):
         try:
             with Image.open(path) as img:
                 size = img.size

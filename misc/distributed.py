@@ -7,12 +7,18 @@ import torch
 import torch.distributed as dist
 
 
+def _initialized() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
 def world_size() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    """The number of ranks: the process group's, else torchrun's WORLD_SIZE (1 without torchrun)."""
+    return dist.get_world_size() if _initialized() else int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    """This process's rank: the process group's, else torchrun's RANK (0 without torchrun)."""
+    return dist.get_rank() if _initialized() else int(os.environ.get("RANK", "0"))
 
 
 def is_main() -> bool:
@@ -24,13 +30,16 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
 def init_distributed(device: torch.device) -> torch.device:
     """Join the torchrun group (nccl on CUDA, gloo on CPU); returns this rank's device."""
     if not launched_by_torchrun():
         return device
-    local = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
-        device = torch.device("cuda", local)
+        device = torch.device("cuda", local_rank())
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")

@@ -44,9 +44,9 @@ def error_rates(confusion: np.ndarray) -> dict[str, float]:
     with np.errstate(divide="ignore", invalid="ignore"):
         fp = 1.0 - gtj / denom
         fn = 1.0 - resj / denom
-    return {"bg_fp": _nan_to_none(fp[0]), "bg_fn": _nan_to_none(fn[0]),
-            "fg_fp": _nan_to_none(np.nanmean(fp[1:]) if np.isfinite(fp[1:]).any() else np.nan),
-            "fg_fn": _nan_to_none(np.nanmean(fn[1:]) if np.isfinite(fn[1:]).any() else np.nan)}
+    return {"bg_fp": nan_to_none(fp[0]), "bg_fn": nan_to_none(fn[0]),
+            "fg_fp": nan_to_none(np.nanmean(fp[1:]) if np.isfinite(fp[1:]).any() else np.nan),
+            "fg_fn": nan_to_none(np.nanmean(fn[1:]) if np.isfinite(fn[1:]).any() else np.nan)}
 
 
 def mean_iou(iou: np.ndarray) -> float:
@@ -81,15 +81,13 @@ def nan_to_none(x) -> float | None:
     return None if not np.isfinite(x) else x
 
 
-_nan_to_none = nan_to_none
-
 
 def summarize(confusion: np.ndarray, class_names: Iterable[str]) -> dict:
     """mIoU, per-class IoU keyed by name, and error rates, ready for JSON."""
     iou = iou_from_confusion(confusion)
     names = ["background", *class_names]
-    return {"miou": _nan_to_none(mean_iou(iou)),
-            "per_class_iou": {n: _nan_to_none(v) for n, v in zip(names, iou)},
+    return {"miou": nan_to_none(mean_iou(iou)),
+            "per_class_iou": {n: nan_to_none(v) for n, v in zip(names, iou)},
             **error_rates(confusion)}
 
 

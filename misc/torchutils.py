@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import ctypes
-import os
 import signal
 import sys
 from typing import Callable, Sequence
@@ -10,6 +9,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
+
+from misc import distributed
 
 
 class PolyOptimizer(torch.optim.SGD):
@@ -101,18 +102,13 @@ def init_worker(worker_id: int) -> None:
     die_with_parent()
 
 
-def rank_and_world() -> tuple[int, int]:
-    """This process's rank and the world size under torchrun (0, 1 without it)."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
 def rank_share(indices: Sequence[int]) -> list[int]:
     """The indices (into the full image list) this rank processes: those equal to its rank modulo the world.
 
     Ranks decide by the image's place in the full list, not in the list of pending outputs, so they agree
     even when one has already written some outputs before another looks.
     """
-    rank, world = rank_and_world()
+    rank, world = distributed.rank(), distributed.world_size()
     return [i for i in indices if i % world == rank] if world > 1 else list(indices)
 
 
@@ -123,10 +119,8 @@ def run_on_devices(work: Callable, dataset: Dataset, devices: Sequence[torch.dev
     CPU). Otherwise several GPUs get one spawned process each, as the official
     make_cam does; a single device runs in this process, so CPU runs need no spawn.
     """
-    rank, world = rank_and_world()
-    if world > 1:  # the caller has taken this rank's share already (rank_share)
-        local = int(os.environ.get("LOCAL_RANK", 0))
-        devices = [devices[local % len(devices)]]
+    if distributed.world_size() > 1:  # the caller has taken this rank's share already (rank_share)
+        devices = [devices[distributed.local_rank() % len(devices)]]
     if len(dataset) == 0:
         return
     if len(devices) == 1:

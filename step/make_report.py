@@ -55,13 +55,14 @@ def plot_threshold_curve(records: dict, path: Path) -> None:
 
 def seed_quality(args, seed_dir: str, names: list[str]) -> dict | None:
     """Precision of the confident (non-255) seed pixels against the ground truth, and the 255 fraction."""
+    spec, root = datasets.get_dataset(args), datasets.dataset_root(args)
     correct = confident = unsure = total = 0
     for name in names:
         path = Path(seed_dir) / f"{name}.png"
         if not path.is_file():
             return None
         seed = load_png(path)
-        gt = load_png(datasets.get_dataset(args).gt_path(datasets.dataset_root(args), name))
+        gt = load_png(spec.gt_path(root, name))
         valid = gt != 255
         conf = (seed != 255) & valid
         correct += int((seed[conf] == gt[conf]).sum())

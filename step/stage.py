@@ -132,11 +132,6 @@ def plan_outputs(step: str, out_dir: str | os.PathLike, names: Sequence[str], su
     return folder, todo
 
 
-def load_gt(args, name: str) -> np.ndarray:
-    spec = datasets.get_dataset(args)
-    return load_png(spec.gt_path(datasets.dataset_root(args), name))
-
-
 # make ---------------------------------------------------------------------------
 
 @dataclass

@@ -71,11 +71,7 @@ def eval_names(args) -> list[str] | None:
     """The --infer_list images that have ground truth (the per-epoch eval), checked before training."""
     if not args.amn_eval_every_epoch:
         return None
-    spec = datasets.get_dataset(args)
-    root = spec.check_root(datasets.dataset_root(args))
-    names = stage.read_list(args.infer_list, "--infer_list")
-    stage.check_images(spec, root, names, f"--infer_list {args.infer_list}")
-    stage.check_labels(args, names, spec)
+    spec, root, names = stage.check_inputs(args, "infer_list")
     names = [n for n in names if spec.gt_path(root, n).is_file()]
     if not names:
         print("train_amn: no ground truth for --infer_list, the per-epoch evaluation is skipped")
