@@ -5,7 +5,7 @@
   python run_sample.py --dataset folder --folder_root data/mine ...    (after python -m voc12.folder)
   python run_sample.py --demo          # toy dataset, every step, CPU preset, a few minutes
 
-Steps run in pipeline order: CAM -> seeds -> AMN -> AMN seeds -> IRN -> masks -> report.
+Steps run in pipeline order: CAM -> seeds -> AMN -> AMN seeds -> IRN -> masks -> segmentation network -> report.
 Each flag's help says which steps read it. Errors print one line; --debug shows the traceback.
 """
 from __future__ import annotations
@@ -45,6 +45,9 @@ STEP_HELP = {
     "eval_ins_seg_pass": "VOC instance mAP at IoU 0.5 of the instance masks (SegmentationObject/ ground truth)",
     "make_sem_seg_pass": "final masks of --infer_list by IRN's random walk into --sem_seg_out_dir",
     "eval_sem_seg_pass": "mIoU of the final masks",
+    "train_seg_pass": "train the segmentation network (DeepLab-v2) on the final masks of --seg_train_list",
+    "make_seg_pass": "its masks of --seg_eval_list (and --seg_test_list) before and after the CRF, into --seg_out_dir",
+    "eval_seg_pass": "mIoU of the segmentation network on --seg_eval_list, before and after the CRF",
     "make_report_pass": "threshold curve, summary and overlays into <result_dir>/report",
 }
 
@@ -179,6 +182,61 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ins_seg_bg_thres", default=0.25, type=float,
                    help="background threshold of the walked instance maps [make_ins_seg]")
 
+    g = p.add_argument_group("segmentation network (DeepLab-v2 on the pseudo masks; AdvCAM's settings)")
+    g.add_argument("--seg_train_list", default="voc12/train_aug.txt", type=str,
+                   help="images whose final masks (--sem_seg_out_dir; make them with --infer_list set to this list) "
+                        "train the network [train_seg]")
+    g.add_argument("--seg_eval_list", default="voc12/val.txt", type=str,
+                   help="images to segment and score against the ground truth [make_seg, eval_seg]")
+    g.add_argument("--seg_test_list", default=None, type=str,
+                   help="images without ground truth to segment too (VOC: voc12/test.txt, with VOC2012test "
+                        "extracted into --voc12_root), written for the evaluation server [make_seg]")
+    g.add_argument("--seg_init_weights", default=None, type=str,
+                   help="initial backbone, never downloaded: deeplab-pytorch's converted Caffe model "
+                        "(deeplabv1_resnet101-imagenet.pth, as AdvCAM; or the COCO-trained "
+                        "deeplabv1_resnet101-coco.pth) or torchvision's ImageNet resnet101-63fe2227.pth; our CAM/AMN "
+                        "checkpoints work with --seg_depth 50. Never torchvision's COCO-trained segmentation "
+                        "weights: they have seen pixel labels, which voids a weakly supervised claim [train_seg]")
+    g.add_argument("--seg_input_norm", default="auto", choices=("auto", "caffe", "torchvision"),
+                   help="input normalisation: caffe = BGR minus the mean pixel, torchvision = RGB with ImageNet "
+                        "mean and std; auto = the init's (train_seg) or the one recorded beside the weights, else "
+                        "caffe (make_seg) [train_seg, make_seg]")
+    g.add_argument("--seg_depth", default=101, type=int, choices=(50, 101),
+                   help="ResNet depth of DeepLab-v2 (101 as released; 50 for the CPU demo) [train_seg, make_seg]")
+    g.add_argument("--seg_batch_size", default=10, type=int, help="images per optimizer step [train_seg]")
+    g.add_argument("--seg_iter_size", default=1, type=int,
+                   help="split each step's batch into this many accumulated batches, to save memory (deeplab-pytorch "
+                        "uses 5 x 2) [train_seg]")
+    g.add_argument("--seg_iter_max", default=30000, type=int, help="optimizer steps; 100000 on COCO [train_seg]")
+    g.add_argument("--seg_lr", default=2.5e-4, type=float,
+                   help="learning rate of the backbone; ASPP weights get 10x, its biases 20x; 2e-4 on COCO "
+                        "[train_seg]")
+    g.add_argument("--seg_momentum", default=0.9, type=float, help="SGD momentum [train_seg]")
+    g.add_argument("--seg_weight_decay", default=5e-4, type=float, help="weight decay (none on the ASPP biases) "
+                   "[train_seg]")
+    g.add_argument("--seg_poly_power", default=0.9, type=float, help="power of the poly schedule [train_seg]")
+    g.add_argument("--seg_lr_decay", default=10, type=int,
+                   help="the poly learning rate is recomputed every this many steps (deeplab-pytorch's LR_DECAY) "
+                        "[train_seg]")
+    g.add_argument("--seg_crop_size", default=321, type=int, help="training crop [train_seg]")
+    g.add_argument("--seg_scales", default=(0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0), type=float, nargs="+",
+                   help="training rescale factors, one drawn per image [train_seg]")
+    g.add_argument("--seg_loss", default="balanced", choices=("balanced", "ce"),
+                   help="balanced: DSRG's balanced cross-entropy (background and foreground pixels weigh equally), "
+                        "as AdvCAM; ce: plain pixel-averaged cross-entropy [train_seg]")
+    g.add_argument("--seg_save_interval", default=1000, type=int,
+                   help="write a resumable checkpoint every this many steps [train_seg]")
+    g.add_argument("--seg_test_scales", default=(1.0,), type=float, nargs="+",
+                   help="input scales averaged at inference, on top of the network's own 1/0.5/0.75 [make_seg]")
+    g.add_argument("--seg_flip", default=True, type=b, help="average with the mirrored image [make_seg]")
+    g.add_argument("--seg_crf", default=True, type=b, help="also write dense-CRF refined masks [make_seg, eval_seg]")
+    g.add_argument("--seg_crf_iter_max", default=10, type=int, help="CRF iterations [make_seg]")
+    g.add_argument("--seg_crf_pos_w", default=3, type=float, help="CRF Gaussian kernel weight [make_seg]")
+    g.add_argument("--seg_crf_pos_xy_std", default=1, type=float, help="CRF Gaussian kernel xy std [make_seg]")
+    g.add_argument("--seg_crf_bi_w", default=4, type=float, help="CRF bilateral kernel weight [make_seg]")
+    g.add_argument("--seg_crf_bi_xy_std", default=67, type=float, help="CRF bilateral kernel xy std [make_seg]")
+    g.add_argument("--seg_crf_bi_rgb_std", default=3, type=float, help="CRF bilateral kernel rgb std [make_seg]")
+
     g = p.add_argument_group("output paths (COCO and folder datasets append _coco / _folder)")
     g.add_argument("--log_name", default="sample_train_eval", type=str, help="log file, without .log")
     g.add_argument("--cam_weights_name", default="sess/res50_cam.pth", type=str,
@@ -187,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="AMN weights; also finds the released sess/res50_amn.pth.pth [train_amn, make_amn_cam]")
     g.add_argument("--irn_weights_name", default="sess/res50_irn.pth", type=str,
                    help="IRN weights [train_irn, make_sem_seg]")
+    g.add_argument("--seg_weights_name", default="sess/deeplabv2_resnet101_msc.pth", type=str,
+                   help="segmentation network weights (a plain state dict in deeplab-pytorch's layout, with "
+                        "<name>.json beside it) [train_seg, make_seg]")
     g.add_argument("--result_dir", default="result", type=str, help="eval JSON files and the report go here")
     g.add_argument("--cam_out_dir", default="result/cam", type=str, help="CAM files [make_cam and its readers]")
     g.add_argument("--ir_label_out_dir", default="result/ir_label", type=str,
@@ -199,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "eval_sem_seg]")
     g.add_argument("--ins_seg_out_dir", default="result/ins_seg", type=str,
                    help="instance masks <id>.npz [make_ins_seg, eval_ins_seg, make_report]")
+    g.add_argument("--seg_out_dir", default="result/seg", type=str,
+                   help="logits and masks of the segmentation network, eval/ and test/ [make_seg, eval_seg]")
     g.add_argument("--report_images", default=12, type=int, help="overlay rows in the report [make_report]")
 
     g = p.add_argument_group("steps (each runs when set to True)")
@@ -223,10 +286,12 @@ def apply_dataset_defaults(args, given: set[str]) -> None:
     for key, value in datasets.step_defaults(args.dataset, parser_defaults, args.folder_root).items():
         if key not in given:
             setattr(args, key, value)
+    datasets.follow_label_folder(args, given)
 
 
 # Steps that only read outputs: under torchrun rank 0 runs them alone.
-RANK0_ONLY = ("eval_cam_pass", "eval_amn_cam_pass", "eval_ins_seg_pass", "eval_sem_seg_pass", "make_report_pass")
+RANK0_ONLY = ("eval_cam_pass", "eval_amn_cam_pass", "eval_ins_seg_pass", "eval_sem_seg_pass", "eval_seg_pass",
+              "make_report_pass")
 
 
 def run_steps(args) -> dict[str, float]:

@@ -11,3 +11,6 @@ python -m pytest -q -m cuda -rs tests/test_cuda.py 2>&1 | tail -15 | tee "$OUT/c
 for setting in "--amp" "--amp --channels_last"; do   # each run also times fp32 in the same process
   python bench/throughput.py --device cuda --images 8 --batch 16 --cam_batch 16 $setting 2>&1 | tail -14
 done | tee "$OUT/throughput.txt"
+for setting in "--amp" "--amp --channels_last"; do   # DeepLab-v2 ResNet-101 at AdvCAM's batch 10
+  python bench/seg_throughput.py --device cuda --batch 10 --iters 5 --images 8 $setting 2>&1 | tail -10
+done | tee "$OUT/seg_throughput.txt"

@@ -140,6 +140,26 @@ def load_cam(path: str | os.PathLike) -> dict[str, np.ndarray]:
                             "make step that writes it, which redoes unreadable files") from err
 
 
+def save_arrays(path: str | os.PathLike, record: str | None = None, **arrays: np.ndarray) -> None:
+    """Named arrays in an npz (no pickle), with the digest of what made them."""
+    extra = {} if record is None else {RECORD_KEY: np.asarray(record)}
+    with atomic_open(path) as f:
+        np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()}, **extra)
+
+
+def load_arrays(path: str | os.PathLike, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The named arrays of an npz written by :func:`save_arrays`; corrupt files are refused by name."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; run the make step that writes it first")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in keys}
+    except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError) as err:
+        raise PipelineError(f"{path} is corrupt or truncated ({type(err).__name__}: {err}); rerun the make step "
+                            "that writes it, which redoes unreadable files") from err
+
+
 def read_record(path: str | os.PathLike) -> str | None:
     """The provenance digest stored in an output file (None if it has none).
 

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The official AMN recipe: CAM -> seeds -> AMN -> AMN seeds -> IRN -> masks -> report.
+# The official AMN recipe: CAM -> seeds -> AMN -> AMN seeds -> IRN -> masks -> report, then the segmentation
+# network (DeepLab-v2, AdvCAM's settings) trained on the masks and scored on val.
 #   DATASET_ROOT=VOCdevkit/VOC2012 bash script/generate_pseudo_mask.sh
 #   DATASET=coco14 DATASET_ROOT=COCO2014 bash script/generate_pseudo_mask.sh   (= script/generate_pseudo_mask_coco.sh)
-# START=cam|amn|irn|masks begins at that stage; GPU selects the CUDA device(s); extra arguments go to every call.
+# START=cam|amn|irn|masks|seg begins at that stage; GPU selects the CUDA device(s); extra arguments go to every call.
+# SEG_INIT=PATH is the segmentation network's initial backbone (e.g. deeplab-pytorch's
+# deeplabv1_resnet101-imagenet.pth); without it the recipe stops after the masks. SEG_TEST=1 also segments
+# the test list (VOC: voc12/test.txt, VOC2012test extracted into DATASET_ROOT) for the evaluation server.
 # INSTANCES=1 also makes and scores IRN's instance masks after train_irn (default: 1 on VOC, 0 on COCO).
 # Each step keeps the outputs whose provenance matches and redoes the stale ones, so no stage is reused stale.
 set -euo pipefail
@@ -13,16 +17,16 @@ START=${START:-cam}
 GPU=${GPU:-0}
 NUM_WORKERS=${NUM_WORKERS:-8}
 case "$DATASET" in
-  voc12) driver=run_sample.py; instances=${INSTANCES:-1}; labels=voc12/cls_labels.npy; prep="voc12.prepare --voc12_root ${DATASET_ROOT} --sbd_root SBD"
+  voc12) driver=run_sample.py; instances=${INSTANCES:-1}; labels=voc12/cls_labels.npy; seg_list=voc12/train_aug.txt; test_list=voc12/test.txt; prep="voc12.prepare --voc12_root ${DATASET_ROOT} --sbd_root SBD"
          cam_flags=(--cam_eval_thres 0.15 --conf_fg_thres 0.30 --conf_bg_thres 0.05)
          amn_flags=(--conf_fg_thres 0.45 --conf_bg_thres 0.15) ;;
   # COCO: the official driver's defaults (0.45/0.15 in both seed steps, --sem_seg_bg_thres 0.22) come with it.
-  coco14) driver=run_sample_coco.py; instances=${INSTANCES:-0}; labels=coco14/cls_labels.npy; prep="coco14.prepare --coco14_root ${DATASET_ROOT}"
+  coco14) driver=run_sample_coco.py; instances=${INSTANCES:-0}; labels=coco14/cls_labels.npy; seg_list=coco14/train14.txt; test_list=""; prep="coco14.prepare --coco14_root ${DATASET_ROOT}"
           cam_flags=(); amn_flags=() ;;
   *) echo "DATASET must be voc12 or coco14" >&2; exit 2 ;;
 esac
 run() { CUDA_VISIBLE_DEVICES=${GPU} python3 "$driver" "--${DATASET}_root" "${DATASET_ROOT}" --num_workers "${NUM_WORKERS}" "$@"; }
-stages=(cam amn irn masks)
+stages=(cam amn irn masks seg)
 begin=-1
 for i in "${!stages[@]}"; do [[ ${stages[$i]} == "$START" ]] && begin=$i; done
 (( begin >= 0 )) || { echo "START must be one of: ${stages[*]}" >&2; exit 2; }
@@ -39,5 +43,12 @@ for i in "${!stages[@]}"; do [[ ${stages[$i]} == "$START" ]] && begin=$i; done
 ins_flags=()
 (( instances )) && ins_flags=(--make_ins_seg_pass True --eval_ins_seg_pass True)
 (( begin <= 2 )) && run --train_irn_pass True ${ins_flags[@]+"${ins_flags[@]}"} "$@"
-# 4. final pseudo masks and the threshold report
-run --make_sem_seg_pass True --eval_sem_seg_pass True --make_report_pass True "$@"
+# 4. final pseudo masks and the threshold report (train list; then, for the segmentation network, train_aug)
+(( begin <= 3 )) && run --make_sem_seg_pass True --eval_sem_seg_pass True --make_report_pass True "$@"
+[ -n "${SEG_INIT:-}" ] || { echo "masks done; set SEG_INIT=PATH (an ImageNet ResNet-101) to train the segmentation network" >&2; exit 0; }
+run --make_sem_seg_pass True --infer_list "$seg_list" "$@"
+# 5. the segmentation network on the masks: val mIoU before/after CRF, and the test submission with SEG_TEST=1
+test_flags=()
+[ "${SEG_TEST:-0}" = 1 ] && [ -n "$test_list" ] && test_flags=(--seg_test_list "$test_list")
+run --train_seg_pass True --make_seg_pass True --eval_seg_pass True --make_report_pass True \
+    --seg_init_weights "$SEG_INIT" --seg_train_list "$seg_list" ${test_flags[@]+"${test_flags[@]}"} "$@"

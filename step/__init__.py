@@ -15,5 +15,8 @@ STEPS = [
     ("eval_ins_seg_pass", "step.eval_ins_seg"),
     ("make_sem_seg_pass", "step.make_sem_seg_labels"),
     ("eval_sem_seg_pass", "step.eval_sem_seg"),
+    ("train_seg_pass", "step.train_seg"),
+    ("make_seg_pass", "step.make_seg"),
+    ("eval_seg_pass", "step.eval_seg"),
     ("make_report_pass", "step.make_report"),
 ]

@@ -19,8 +19,8 @@ SEED_THRESHOLDS = {
 }
 
 _OUTPUT_FLAGS = ("cam_out_dir", "ir_label_out_dir", "amn_cam_out_dir", "amn_ir_label_out_dir", "sem_seg_out_dir",
-                 "ins_seg_out_dir")
-_WEIGHT_FLAGS = ("cam_weights_name", "amn_weights_name", "irn_weights_name")
+                 "ins_seg_out_dir", "seg_out_dir")
+_WEIGHT_FLAGS = ("cam_weights_name", "amn_weights_name", "irn_weights_name", "seg_weights_name")
 
 
 def _suffixed(base: dict, suffix: str) -> dict:
@@ -37,13 +37,28 @@ def step_defaults(name: str, parser_defaults: dict, root: str | None = None) -> 
     if name == "coco14":
         return {"train_list": "coco14/train14.txt", "val_list": "coco14/val14.txt",
                 "infer_list": "coco14/train14.txt", "cls_labels": "coco14/cls_labels.npy", "sem_seg_bg_thres": 0.22,
+                # The COCO DeepLab-v2 schedule that WSSS work uses (LPCAM's config): 100k steps at lr 2e-4.
+                "seg_train_list": "coco14/train14.txt", "seg_eval_list": "coco14/val14.txt", "seg_iter_max": 100000,
+                "seg_lr": 2e-4,
                 **_suffixed(parser_defaults, "_coco")}
     if name == "folder":
         base = Path(root) if root else Path("data/folder")
         return {"train_list": str(base / "train.txt"), "val_list": str(base / "val.txt"),
                 "infer_list": str(base / "train.txt"), "cls_labels": str(base / "cls_labels.npy"),
+                "seg_train_list": str(base / "train.txt"), "seg_eval_list": str(base / "val.txt"),
                 **_suffixed(parser_defaults, "_folder")}
     raise PipelineError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
+
+
+def follow_label_folder(args, given: set[str]) -> None:
+    """COCO's lists sit beside its labels (prepare's --out_dir): the segmentation lists follow --cls_labels
+    unless given, as the eval lists do."""
+    if getattr(args, "dataset", "voc12") != "coco14":
+        return
+    base = Path(args.cls_labels).parent
+    for flag, name in (("seg_train_list", "train14.txt"), ("seg_eval_list", "val14.txt")):
+        if flag not in given:
+            setattr(args, flag, str(base / name))
 
 
 def dataset_root(args) -> str | None:

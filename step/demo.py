@@ -19,7 +19,7 @@ COCO_ROOT = Path("data/toy_coco")
 COCO_TOY = dict(seed=0, num_train=160, num_val=20, size=128)
 # Flags the demo sets itself and that a user may not change: they point at the toy data.
 DATA_FLAGS = ("voc12_root", "coco14_root", "folder_root", "train_list", "val_list", "infer_list", "cls_labels",
-              "chainer_eval_set", "gt_dir")
+              "chainer_eval_set", "gt_dir", "seg_train_list", "seg_eval_list", "seg_test_list")
 
 # Small crops and few epochs: what 2 cores learn from scratch in a few minutes.
 PRESET = dict(
@@ -31,6 +31,8 @@ PRESET = dict(
     irn_crop_size=128, irn_batch_size=16, irn_num_epoches=5,
     cam_weights_name="sess/demo/res50_cam.pth", amn_weights_name="sess/demo/res50_amn.pth",
     irn_weights_name="sess/demo/res50_irn.pth",
+    seg_depth=50, seg_crop_size=96, seg_batch_size=4, seg_iter_max=60, seg_lr=2e-4, seg_scales=(0.75, 1.0, 1.25),
+    seg_weights_name="sess/demo/deeplabv2_resnet50_msc.pth", seg_out_dir="result/demo/seg",
     result_dir="result/demo", cam_out_dir="result/demo/cam", ir_label_out_dir="result/demo/ir_label",
     amn_cam_out_dir="result/demo/amn_cam", amn_ir_label_out_dir="result/demo/amn_ir_label",
     sem_seg_out_dir="result/demo/sem_seg", ins_seg_out_dir="result/demo/ins_seg", log_name="result/demo/demo",
@@ -72,13 +74,15 @@ def _data_paths(dataset: str) -> dict:
     if dataset == "voc12":
         ensure_toy_dataset()
         return dict(voc12_root=str(DATA_ROOT), train_list=str(META / "train.txt"), infer_list=str(META / "train.txt"),
-                    val_list=str(META / "val.txt"), cls_labels=str(META / "cls_labels.npy"), chainer_eval_set="train")
+                    val_list=str(META / "val.txt"), cls_labels=str(META / "cls_labels.npy"), chainer_eval_set="train",
+                    seg_train_list=str(META / "train.txt"), seg_eval_list=str(META / "val.txt"))
     if dataset == "coco14":
         ensure_toy_coco()
         meta = COCO_ROOT / "meta"
         return dict(coco14_root=str(COCO_ROOT), train_list=str(meta / "train14.txt"),
                     infer_list=str(meta / "train14.txt"), val_list=str(meta / "val14.txt"),
-                    cls_labels=str(meta / "cls_labels.npy"), chainer_eval_set="train", sem_seg_bg_thres=0.22)
+                    cls_labels=str(meta / "cls_labels.npy"), chainer_eval_set="train", sem_seg_bg_thres=0.22,
+                    seg_train_list=str(meta / "train14.txt"), seg_eval_list=str(meta / "val14.txt"))
     raise PipelineError(f"--demo runs on the toy voc12 or coco14 data, not on --dataset {dataset}")
 
 
@@ -97,7 +101,7 @@ def configure(args, given: set[str] = frozenset()) -> None:
     preset.update(_data_paths(args.dataset))
     # AMN and IRN start from the CAM network's backbone, the demo's stand-in for ImageNet weights.
     cam_weights = args.cam_weights_name if "cam_weights_name" in given else preset["cam_weights_name"]
-    preset.update(amn_backbone_weights=cam_weights, irn_backbone_weights=cam_weights)
+    preset.update(amn_backbone_weights=cam_weights, irn_backbone_weights=cam_weights, seg_init_weights=cam_weights)
     for k, v in preset.items():
         if k not in given:
             setattr(args, k, v)
@@ -114,11 +118,15 @@ def _load(result_dir: str, stage: str) -> dict | None:
 def print_summary(args, timings: dict[str, float]) -> None:
     print("\n=== demo summary (toy data, mIoU %) ===")
     print(f"{'stage':<10s} {'at default thr':>16s} {'best over sweep':>18s} {'robust width':>13s}")
-    for stage in ("cam", "amn_cam", "sem_seg"):
-        rec = _load(args.result_dir, stage)
+    seg = _load(args.result_dir, "seg")
+    rows = [(s, _load(args.result_dir, s)) for s in ("cam", "amn_cam", "sem_seg")]
+    if seg is not None:
+        rows += [("seg (val)", seg)] + ([("seg+CRF", seg["crf"])] if seg.get("crf") else [])
+    for stage, rec in rows:
         if rec is None:
             continue
-        at = f"{100 * rec['miou']:.1f} @ {rec.get('threshold', args.sem_seg_bg_thres):.2f}"
+        thr = rec.get("threshold")
+        at = f"{100 * rec['miou']:.1f}" + (f" @ {thr:.2f}" if thr is not None else "")
         sw = rec.get("sweep")
         best = f"{100 * sw['best_miou']:.1f} @ {sw['best_threshold']:.2f}" if sw else "-"
         width = f"{sw['width']:.2f}" if sw else "-"

@@ -15,15 +15,29 @@ from misc.fileio import atomic_open, cam_path, load_cam, load_png
 from step import datasets
 from voc12 import dataloader as vocdata
 
-STAGES = {"cam": "CAM", "amn_cam": "AMN CAM", "sem_seg": "final mask"}
+STAGES = {"cam": "CAM", "amn_cam": "AMN CAM", "sem_seg": "final mask", "seg": "segmentation net",
+          "seg_crf": "segmentation net + CRF"}
+# The segmentation network is scored on its own list (val), not on the pseudo masks' images.
+PSEUDO_MASK_STAGES = ("cam", "amn_cam", "sem_seg")
 TILE = 160
 TITLE_HEIGHT = 18
 COLUMNS = ("image", "ground truth", "CAM", "AMN CAM", "AMN seed", "final mask")
 
 
 def load_records(result_dir: Path) -> dict[str, dict]:
-    return {s: json.loads((result_dir / f"{s}.json").read_text())
-            for s in STAGES if (result_dir / f"{s}.json").is_file()}
+    """Every stage's eval record; seg.json's CRF scores become the stage seg_crf."""
+    records = {s: json.loads((result_dir / f"{s}.json").read_text())
+               for s in STAGES if (result_dir / f"{s}.json").is_file()}
+    if "seg" in records and records["seg"].get("crf"):
+        records["seg_crf"] = {**records["seg"]["crf"], "threshold": None, "eval_set": records["seg"]["eval_set"]}
+    return records
+
+
+def _at(rec: dict) -> str:
+    """'mIoU @ threshold', or 'mIoU (on <list>)' for the segmentation network."""
+    if rec.get("threshold") is None:
+        return f"{_fmt(rec['miou'])} (on {Path(str(rec.get('eval_set', '?'))).name})"
+    return f"{_fmt(rec['miou'])} @ {rec['threshold']:.2f}"
 
 
 def plot_threshold_curve(records: dict, path: Path) -> None:
@@ -80,7 +94,7 @@ def _fmt(x) -> str:
 
 def regressions(records: dict) -> list[str]:
     """A warning for every stage that scores below an earlier one (pipeline order)."""
-    order = [s for s in STAGES if s in records and records[s]["miou"] is not None]
+    order = [s for s in PSEUDO_MASK_STAGES if s in records and records[s]["miou"] is not None]
     return [f"**Warning:** {STAGES[later]} ({_fmt(records[later]['miou'])}) scores below {STAGES[earlier]} "
             f"({_fmt(records[earlier]['miou'])})."
             for i, later in enumerate(order) for earlier in order[:i]
@@ -121,7 +135,7 @@ def summary_markdown(records: dict, seeds: dict, missing: list[str], floods: dic
         sw = rec.get("sweep")
         best = (f"{sw['best_threshold']:.2f}", _fmt(sw["best_miou"]),
                 f"{sw['width']:.2f} ([{sw['low']:.2f}, {sw['high']:.2f}])") if sw else ("-", "-", "-")
-        lines.append(f"| {STAGES[stage]} | {_fmt(rec['miou'])} @ {rec['threshold']:.2f} | {' | '.join(best)} |")
+        lines.append(f"| {STAGES[stage]} | {_at(rec)} | {' | '.join(best)} |")
     lines += ["", "## Per-class IoU (%)", "", "| class | " + " | ".join(STAGES[s] for s in records) + " |",
               "|---|" + "---|" * len(records)]
     classes = next(iter(records.values()))["per_class_iou"] if records else {}
@@ -256,7 +270,7 @@ def run(args) -> Path:
     out = result_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     records = load_records(result_dir)
-    missing = [STAGES[s] for s in STAGES if s not in records]
+    missing = [STAGES[s] for s in STAGES if s not in records and s != "seg_crf"]
     if missing:
         print(f"make_report: no results yet for {', '.join(missing)}; reporting the rest")
     spec, root = datasets.get_dataset(args), datasets.checked_root(args)

@@ -96,9 +96,11 @@ class GlobalBatchSampler(Sampler):
         self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
         self.local = batch_size // world
         self.epoch = 0
+        self.start_batch = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """The epoch to draw, and how many of its batches to skip (an iteration-based run resumed mid-epoch)."""
+        self.epoch, self.start_batch = epoch, start_batch
 
     def __len__(self) -> int:
         return self.n // self.batch_size
@@ -106,7 +108,7 @@ class GlobalBatchSampler(Sampler):
     def __iter__(self):
         g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0]))
         order = torch.randperm(self.n, generator=g).tolist()
-        for b in range(len(self)):
+        for b in range(self.start_batch, len(self)):
             batch = order[b * self.batch_size:(b + 1) * self.batch_size]
             yield [(i, self.epoch) for i in batch[self.rank * self.local:(self.rank + 1) * self.local]]
 
@@ -207,12 +209,12 @@ def init_digest(spec: str | None) -> str:
     return provenance.file_digest(found) if found else str(spec)
 
 
-def save_resume(weights_name: str, model, optimizer, epoch: int, args, record: dict) -> None:
-    """Everything needed to continue after ``epoch`` epochs (the RNG state too), and the record it must be
-    continued with."""
+def save_resume(weights_name: str, model, optimizer, epoch: int, args, record: dict, unit: str = "epoch") -> None:
+    """Everything needed to continue after ``epoch`` epochs (or iterations, ``unit``; the RNG state too), and
+    the record it must be continued with."""
     save_torch(resume_path(weights_name), {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                           "epoch": epoch, "args": plain_args(args), "record": record,
-                                           "torch_rng": torch.get_rng_state()})
+                                           "epoch": epoch, "unit": unit, "args": plain_args(args),
+                                           "record": record, "torch_rng": torch.get_rng_state()})
 
 
 def try_resume(weights_name: str, model, optimizer, device: torch.device, record: dict, overwrite: bool) -> int:
@@ -233,7 +235,7 @@ def try_resume(weights_name: str, model, optimizer, device: torch.device, record
     optimizer.load_state_dict(state["optimizer"])
     if "torch_rng" in state:
         torch.set_rng_state(state["torch_rng"])
-    print(f"resuming from {path} after epoch {state['epoch']}")
+    print(f"resuming from {path} after {state.get('unit', 'epoch')} {state['epoch']}")
     return int(state["epoch"])
 
 
@@ -276,6 +278,53 @@ def fit(model, optimizer, loader, epochs: int, weights_name: str, args, device: 
         if after_epoch is not None and distributed.is_main():
             after_epoch(ep)
         distributed.save_on_master(save_resume, weights_name, model, optimizer, ep + 1, args, record)
+
+
+def cycle_batches(loader: DataLoader, start: int = 0):
+    """The loader's batches epoch after epoch, forever, beginning after ``start`` batches (for resuming)."""
+    if len(loader) == 0:
+        raise PipelineError("the training loader yields no batch")
+    epoch, skip = divmod(start, len(loader))
+    while True:
+        loader.batch_sampler.set_epoch(epoch, skip)
+        yield from loader
+        epoch, skip = epoch + 1, 0
+
+
+def fit_iterations(model, optimizer, loader, iter_max: int, iter_size: int, weights_name: str, args,
+                   device: torch.device, desc: str, train_step, record: dict, save_every: int,
+                   before_step=None) -> None:
+    """The iteration-based engine (deeplab-pytorch's): ``iter_max`` optimizer steps, each on ``iter_size``
+    accumulated batches; ``before_step(iteration)`` sets the learning rate of the 1-based iteration. Rank 0
+    saves a resumable checkpoint every ``save_every`` iterations; a resumed run draws the same batches."""
+    from tqdm import tqdm
+
+    from misc.fileio import remove_stale_temporaries
+
+    if distributed.is_main():
+        remove_stale_temporaries(Path(weights_name).parent)
+    distributed.barrier()
+    start = try_resume(weights_name, model, optimizer, device, record, args.overwrite)
+    net = wrap_ddp(model, device)
+    model.train()
+    batches = cycle_batches(loader, start * iter_size)
+    pbar = tqdm(range(start + 1, iter_max + 1), desc=desc, initial=start, total=iter_max, dynamic_ncols=True,
+                disable=not distributed.is_main())
+    for iteration in pbar:
+        if before_step is not None:
+            before_step(iteration)
+        optimizer.zero_grad()
+        shown_sum: dict[str, float] = {}
+        for _ in range(iter_size):
+            loss, shown = train_step(net, next(batches))
+            (loss / iter_size).backward()
+            for k, v in shown.items():
+                shown_sum[k] = shown_sum.get(k, 0.0) + v / iter_size
+        optimizer.step()
+        pbar.set_postfix({k: f"{v:.4f}" for k, v in shown_sum.items()})
+        if iteration % save_every == 0 and iteration < iter_max:
+            distributed.save_on_master(save_resume, weights_name, model, optimizer, iteration, args, record,
+                                       "iteration")
 
 
 def _save_final(weights_name: str, model) -> None:

@@ -5,7 +5,8 @@ def pipeline_argv(toy, tmp_path, *extra):
     """Driver flags that run the pipeline on the toy VOC fixture with tiny CPU settings."""
     return ["--voc12_root", str(toy.root), "--train_list", str(toy.meta / "train.txt"),
             "--val_list", str(toy.meta / "val.txt"), "--infer_list", str(toy.meta / "train.txt"),
-            "--cls_labels", str(toy.meta / "cls_labels.npy"), *tiny_settings(tmp_path), *extra]
+            "--cls_labels", str(toy.meta / "cls_labels.npy"), "--seg_train_list", str(toy.meta / "train.txt"),
+            "--seg_eval_list", str(toy.meta / "val.txt"), *tiny_settings(tmp_path), *extra]
 
 
 def tiny_settings(tmp_path) -> list[str]:
@@ -23,6 +24,9 @@ def tiny_settings(tmp_path) -> list[str]:
             "--cam_out_dir", str(out / "cam"), "--ir_label_out_dir", str(out / "ir_label"),
             "--amn_cam_out_dir", str(out / "amn_cam"), "--amn_ir_label_out_dir", str(out / "amn_ir_label"),
             "--sem_seg_out_dir", str(out / "sem_seg"), "--ins_seg_out_dir", str(out / "ins_seg"),
+            "--seg_depth", "50", "--seg_init_weights", str(sess / "res50_cam.pth"), "--seg_crop_size", "48",
+            "--seg_batch_size", "2", "--seg_iter_max", "2", "--seg_weights_name", str(sess / "deeplab.pth"),
+            "--seg_out_dir", str(out / "seg"),
             "--log_name", str(tmp_path / "log"),
             "--report_images", "3"]
 

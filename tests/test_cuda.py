@@ -24,6 +24,19 @@ def test_cam_forward_on_cuda_matches_cpu():
     torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=1e-4)
 
 
+def test_deeplab_forward_on_cuda_matches_cpu():
+    from net import deeplab_v2
+
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    torch.manual_seed(0)
+    net = deeplab_v2.deeplabv2_msc(21, depth=50).eval()
+    x = torch.randn(1, 3, 65, 81)
+    with torch.inference_mode():
+        cpu = net(x)
+        gpu = net.cuda()(x.cuda()).cpu()
+    torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=1e-4)
+
+
 def test_random_walk_on_cuda_matches_cpu():
     from misc import indexing
 

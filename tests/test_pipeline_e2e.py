@@ -44,6 +44,14 @@ def test_every_step_runs_and_writes_its_outputs(toy, tmp_path):
     rec = json.loads((res / "ins_seg.json").read_text())
     assert set(rec["ap"]) == set(vocdata_classes()) and (rec["map"] is None or 0 <= rec["map"] <= 1)
     assert "Instance masks" in (report / "summary.md").read_text() and list((report / "instances").glob("*.png"))
+    seg = json.loads((res / "seg.json").read_text())
+    assert seg["n_images"] == 4 and 0 <= seg["miou"] <= 1 and 0 <= seg["crf"]["miou"] <= 1
+    val = (toy.meta / "val.txt").read_text().split()
+    for sub in ("raw", "crf"):
+        assert sorted(p.stem for p in (res / "seg" / "eval" / sub).glob("*.png")) == sorted(val)
+    assert Image.open(res / "seg" / "eval" / "crf" / f"{val[0]}.png").size == (64, 64)
+    assert json.loads((tmp_path / "sess" / "deeplab.pth.json").read_text())["input_norm"] == "torchvision"
+    assert "segmentation net + CRF" in (report / "summary.md").read_text()
 
 
 def test_make_steps_skip_existing_outputs_and_overwrite_redoes_them(toy, tmp_path):
@@ -73,6 +81,45 @@ def test_training_resumes_from_its_checkpoint(toy, tmp_path, capsys, monkeypatch
     run_sample.main(pipeline_argv(toy, tmp_path, "--train_cam_pass", "True"))
     assert "resuming from" in capsys.readouterr().out
     assert (sess / "res50_cam.pth").is_file() and not (sess / "res50_cam.pth.resume").exists()
+
+
+def test_segmentation_network_resumes_mid_run_to_the_same_weights_and_writes_a_test_submission(toy, tmp_path,
+                                                                                            monkeypatch):
+    from step import training
+
+    done = tmp_path / "done"
+    run_sample.main(pipeline_argv(toy, done, "--train_cam_pass", "True", "--make_cam_pass", "True",
+                                  "--cam_to_ir_label_pass", "True", "--train_amn_pass", "True",
+                                  "--make_amn_cam_pass", "True", "--amn_cam_to_ir_label_pass", "True",
+                                  "--train_irn_pass", "True", "--make_sem_seg_pass", "True"))
+    seg_flags = lambda root: ["--seg_iter_max", "4", "--seg_save_interval", "2", "--seg_init_weights",  # noqa: E731
+                              str(done / "sess" / "res50_cam.pth"), "--sem_seg_out_dir",
+                              str(done / "result" / "sem_seg"), "--seg_weights_name", str(root / "seg.pth")]
+    run_sample.main(pipeline_argv(toy, done, "--train_seg_pass", "True", *seg_flags(tmp_path / "a")))
+    real = training.save_resume
+
+    def killed(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "save_resume", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_sample.main(pipeline_argv(toy, done, "--train_seg_pass", "True", *seg_flags(tmp_path / "b")))
+    assert (tmp_path / "b" / "seg.pth.resume").is_file() and not (tmp_path / "b" / "seg.pth").exists()
+    monkeypatch.undo()
+    run_sample.main(pipeline_argv(toy, done, "--train_seg_pass", "True", *seg_flags(tmp_path / "b")))
+    a, b = (torch.load(tmp_path / x / "seg.pth", weights_only=True) for x in "ab")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    out = tmp_path / "seg_out"
+    run_sample.main(pipeline_argv(toy, done, "--make_seg_pass", "True", "--seg_weights_name", str(tmp_path / "a" / "seg.pth"),
+                                  "--seg_test_list", str(toy.meta / "val.txt"), "--seg_out_dir", str(out),
+                                  "--seg_crf", "False"))
+    sub = out / "results" / "VOC2012" / "Segmentation" / "comp6_test_cls"
+    val = (toy.meta / "val.txt").read_text().split()
+    assert sorted(p.stem for p in sub.glob("*.png")) == sorted(val)
+    png = Image.open(sub / f"{val[0]}.png")
+    assert png.mode == "P" and png.size == (64, 64)
+    np.testing.assert_array_equal(np.asarray(png), np.asarray(Image.open(out / "test" / "raw" / f"{val[0]}.png")))
 
 
 def test_driver_requires_a_dataset():

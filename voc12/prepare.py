@@ -5,6 +5,7 @@ Writes to --out_dir (default voc12/):
   train.txt        VOC ImageSets/Segmentation/train.txt
   val.txt          VOC ImageSets/Segmentation/val.txt
   train_aug.txt    (with SBD) VOC train + SBD train + SBD val - VOC val: 10,582 IDs on the full data
+  test.txt         (when VOC2012test is extracted into the same folder) the 1,456 test IDs, for make_seg
 and, with SBD, <voc12_root>/SegmentationClassAug/*.png converted from SBD's cls/*.mat.
 
 Usage: python -m voc12.prepare --voc12_root VOCdevkit/VOC2012 [--sbd_root benchmark_RELEASE]
@@ -107,6 +108,9 @@ def prepare(voc12_root: str, sbd_root: str | None = None, out_dir: str = "voc12"
         convert_sbd(root, sbd_dir, sorted(set(lists["train_aug"]) | set(lists["val"])))
     for split, names in lists.items():
         write_list(out / f"{split}.txt", names)
+    if VOC12.split_path(root, "test").is_file():  # no labels: only the segmentation network reads it
+        write_list(out / "test.txt", load_img_name_list(VOC12.split_path(root, "test")))
+        print(f"test.txt: {len(load_img_name_list(out / 'test.txt'))} IDs from VOC2012test")
     every = sorted(set().union(*lists.values()))
     labels = {n: image_label_from_xml(root / "Annotations" / f"{n}.xml")
               for n in tqdm(every, desc="cls_labels", dynamic_ncols=True)}

@@ -129,3 +129,17 @@ def test_inference_under_torchrun_gives_the_files_of_one_process(toy, ddp_setup,
         assert np.array_equal(np.asarray(Image.open(base / "result" / "ir_label" / f"{n}.png")),
                               np.asarray(Image.open(tmp_path / "seeds" / f"{n}.png"))), n
     assert (tmp_path / "cam.json").is_file()  # rank 0 evaluated after both ranks had written their share
+
+
+@pytest.mark.parametrize("loss", ["balanced", "ce"])
+def test_ddp_segmentation_training_equals_one_process(toy, ddp_setup, tmp_path, loss):
+    base, init = ddp_setup
+    out = {}
+    for mode in ("one", "ddp"):
+        weights = tmp_path / mode / "seg.pth"
+        argv = pipeline_argv(toy, base, "--train_seg_pass", "True", "--seg_init_weights", init, "--seg_loss", loss,
+                             "--sem_seg_out_dir", str(toy.root / "SegmentationClass"),
+                             "--seg_weights_name", str(weights))
+        run_sample.main(argv) if mode == "one" else run_ddp(argv)
+        out[mode] = _weights(weights)
+    _assert_close(out["one"], out["ddp"], rtol=1e-4)
