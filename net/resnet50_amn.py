@@ -6,6 +6,7 @@ import torch.nn as nn
 
 from misc import distributed, torchutils
 from net import resnet50
+from net.deeplab_v2 import _ASPP  # AMN's head is DeepLab-v2's ASPP (deeplab-pytorch's class)
 
 
 class GlobalBatchDropout(nn.Dropout):
@@ -24,21 +25,6 @@ class GlobalBatchDropout(nn.Dropout):
         full = torch.empty((n * world,) + tuple(x.shape[1:]), device=x.device, dtype=x.dtype).bernoulli_(1 - self.p)
         mask = full[distributed.rank() * n:(distributed.rank() + 1) * n]
         return x * mask * (1.0 / (1 - self.p))
-
-
-class _ASPP(nn.Module):
-    """Atrous spatial pyramid pooling whose branch outputs are summed."""
-
-    def __init__(self, in_ch: int, out_ch: int, rates):
-        super().__init__()
-        for i, rate in enumerate(rates):
-            self.add_module(f"c{i}", nn.Conv2d(in_ch, out_ch, 3, 1, padding=rate, dilation=rate, bias=True))
-        for m in self.children():
-            nn.init.normal_(m.weight, mean=0, std=0.01)
-            nn.init.constant_(m.bias, 0)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return sum(stage(x) for stage in self.children())
 
 
 class Net(nn.Module):

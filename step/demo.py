@@ -26,12 +26,13 @@ PRESET = dict(
     device="cpu", backbone_weights="none", num_workers=2,
     cam_crop_size=128, cam_resize_long=(112, 160), cam_batch_size=16, cam_num_epoches=9,
     cam_scales=(1.0, 0.5),
-    amn_crop_size=128, amn_batch_size=16, amn_num_epoches=4, amn_new_lr=1e-3, amn_backbone_lr=1e-4,
+    amn_crop_size=128, amn_batch_size=16, amn_num_epoches=4, amn_new_lr=2e-3, amn_backbone_lr=2e-4,
     amn_eval_every_epoch=False,
-    irn_crop_size=128, irn_batch_size=16, irn_num_epoches=5,
+    irn_crop_size=128, irn_batch_size=16, irn_num_epoches=4,
     cam_weights_name="sess/demo/res50_cam.pth", amn_weights_name="sess/demo/res50_amn.pth",
     irn_weights_name="sess/demo/res50_irn.pth",
-    seg_depth=50, seg_crop_size=96, seg_batch_size=4, seg_iter_max=60, seg_lr=2e-4, seg_scales=(0.75, 1.0, 1.25),
+    seg_depth=50, seg_crop_size=96, seg_batch_size=4, seg_iter_max=45, seg_lr=2e-4, seg_scales=(0.75, 1.0, 1.25),
+    seg_flip=False,
     seg_weights_name="sess/demo/deeplabv2_resnet50_msc.pth", seg_out_dir="result/demo/seg",
     result_dir="result/demo", cam_out_dir="result/demo/cam", ir_label_out_dir="result/demo/ir_label",
     amn_cam_out_dir="result/demo/amn_cam", amn_ir_label_out_dir="result/demo/amn_ir_label",
@@ -99,9 +100,12 @@ def configure(args, given: set[str] = frozenset()) -> None:
         preset = {k: (v.replace("sess/demo", f"sess/demo{suffix}").replace("result/demo", f"result/demo{suffix}")
                       if isinstance(v, str) else v) for k, v in preset.items()}
     preset.update(_data_paths(args.dataset))
-    # AMN and IRN start from the CAM network's backbone, the demo's stand-in for ImageNet weights.
+    # AMN and the segmentation network start from the CAM network's backbone, the demo's stand-in for ImageNet
+    # weights; IRN's frozen backbone is AMN's, whose per-pixel training gives boundaries that CAM's features do
+    # not (masks 48.8 -> 54.7 on seed 0 of the earlier preset, the rest unchanged).
     cam_weights = args.cam_weights_name if "cam_weights_name" in given else preset["cam_weights_name"]
-    preset.update(amn_backbone_weights=cam_weights, irn_backbone_weights=cam_weights, seg_init_weights=cam_weights)
+    amn_weights = args.amn_weights_name if "amn_weights_name" in given else preset["amn_weights_name"]
+    preset.update(amn_backbone_weights=cam_weights, irn_backbone_weights=amn_weights, seg_init_weights=cam_weights)
     for k, v in preset.items():
         if k not in given:
             setattr(args, k, v)

@@ -252,12 +252,8 @@ def wrap_ddp(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
                                    find_unused_parameters=True)
 
 
-def fit(model, optimizer, loader, epochs: int, weights_name: str, args, device: torch.device, desc: str,
-        train_step, record: dict, after_epoch=None) -> None:
-    """Resume if possible, then run ``train_step(net, pack) -> (loss, shown values)`` over the remaining
-    epochs; rank 0 saves a resumable checkpoint after each one. ``net`` is the DDP-wrapped model."""
-    from tqdm import tqdm
-
+def _begin_training(model, optimizer, weights_name: str, args, device: torch.device, record: dict):
+    """Clear a killed run's temporaries, resume if possible, wrap in DDP; returns (finished units, net)."""
     from misc.fileio import remove_stale_temporaries
 
     if distributed.is_main():
@@ -266,6 +262,16 @@ def fit(model, optimizer, loader, epochs: int, weights_name: str, args, device: 
     start = try_resume(weights_name, model, optimizer, device, record, args.overwrite)
     net = wrap_ddp(model, device)
     model.train()
+    return start, net
+
+
+def fit(model, optimizer, loader, epochs: int, weights_name: str, args, device: torch.device, desc: str,
+        train_step, record: dict, after_epoch=None) -> None:
+    """Resume if possible, then run ``train_step(net, pack) -> (loss, shown values)`` over the remaining
+    epochs; rank 0 saves a resumable checkpoint after each one. ``net`` is the DDP-wrapped model."""
+    from tqdm import tqdm
+
+    start, net = _begin_training(model, optimizer, weights_name, args, device, record)
     for ep in range(start, epochs):
         loader.batch_sampler.set_epoch(ep)
         pbar = tqdm(loader, desc=f"{desc} {ep + 1}/{epochs}", dynamic_ncols=True, disable=not distributed.is_main())
@@ -299,14 +305,7 @@ def fit_iterations(model, optimizer, loader, iter_max: int, iter_size: int, weig
     saves a resumable checkpoint every ``save_every`` iterations; a resumed run draws the same batches."""
     from tqdm import tqdm
 
-    from misc.fileio import remove_stale_temporaries
-
-    if distributed.is_main():
-        remove_stale_temporaries(Path(weights_name).parent)
-    distributed.barrier()
-    start = try_resume(weights_name, model, optimizer, device, record, args.overwrite)
-    net = wrap_ddp(model, device)
-    model.train()
+    start, net = _begin_training(model, optimizer, weights_name, args, device, record)
     batches = cycle_batches(loader, start * iter_size)
     pbar = tqdm(range(start + 1, iter_max + 1), desc=desc, initial=start, total=iter_max, dynamic_ncols=True,
                 disable=not distributed.is_main())
