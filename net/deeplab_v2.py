@@ -268,8 +268,6 @@ def load_init_weights(model: MSC, path: str | os.PathLike) -> tuple[str, str]:
     from misc.fileio import load_state_dict
 
     sd = load_state_dict(Path(path))
-    if "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
     weights, kind, ignored = backbone_weights(sd)
     wanted = {k for k in model.base.state_dict() if not k.startswith("aspp.")}
     # Older files (IRN's resnet50-19c8e357.pth) predate num_batches_tracked; BatchNorm is frozen anyway.

@@ -3,11 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
-
 from misc import evaluation
-from misc.fileio import load_png
 from step import stage
 
 
@@ -17,15 +13,7 @@ def run(args) -> dict | None:
         return None
     spec, root, names = targets
     made_by = stage.upstream_digest(args.sem_seg_out_dir, names, ".png", "make_sem_seg")
-    n_class = spec.n_classes + 1
-    confusion = np.zeros((n_class, n_class), np.int64)
-    per_image = []
-    for name in tqdm(names, desc="eval sem_seg", dynamic_ncols=True):
-        pred = load_png(stage.png_path(args.sem_seg_out_dir, name)).copy()
-        pred[pred == 255] = 0
-        conf = evaluation.confusion_matrix(pred, load_png(spec.gt_path(root, name)), n_class)
-        confusion += conf
-        per_image.append((name, evaluation.mean_iou(evaluation.iou_from_confusion(conf))))
+    confusion, per_image = stage.score_masks(args.sem_seg_out_dir, names, spec, root, void_as_background=True)
     record = stage.evaluation_record(args, spec, root, "sem_seg", names, confusion, per_image)
     record.update(threshold=float(args.sem_seg_bg_thres), made_by={str(args.sem_seg_out_dir): made_by})
     print(evaluation.format_summary(record))

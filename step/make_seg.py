@@ -8,7 +8,6 @@ written as the evaluation server expects: ``results/VOC2012/Segmentation/comp6_t
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +16,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from misc import imutils, torchutils
+from misc import distributed, imutils, torchutils
 from misc.fileio import load_arrays, load_png, save_arrays, save_png
 from misc.provenance import file_digest
 from net import deeplab_v2
 from step import datasets, stage, training
+from step.train_seg import meta_path
 from voc12.dataloader import read_image, voc_palette
 from voc12.segmentation import SegmentationImages
 
@@ -35,10 +35,8 @@ def crf_params(args) -> dict:
 
 def read_meta(weights: Path) -> dict:
     """What train_seg wrote beside the weights (depth, input normalisation); {} for a released checkpoint."""
-    for candidate in (Path(f"{weights}.json"), weights.with_suffix(weights.suffix + ".json")):
-        if candidate.is_file():
-            return json.loads(candidate.read_text())
-    return {}
+    path = meta_path(str(weights))
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def load_seg_model(args, n_classes: int) -> tuple[deeplab_v2.MSC, str, Path]:
@@ -103,18 +101,6 @@ def _mask_job(job) -> str:
     return name
 
 
-def run_pool(jobs: list, fn, desc: str, workers: int) -> None:
-    """``fn`` over ``jobs`` in a spawned pool whose workers die with this process (inline for one worker)."""
-    n_proc = max(1, min(workers, len(jobs)))
-    if n_proc == 1:
-        for job in tqdm(jobs, desc=desc, dynamic_ncols=True):
-            fn(job)
-        return
-    with mp.get_context("spawn").Pool(n_proc, initializer=torchutils.die_with_parent) as pool:
-        for _ in tqdm(pool.imap_unordered(fn, jobs, chunksize=2), total=len(jobs), desc=desc, dynamic_ncols=True):
-            pass
-
-
 def infer_list(args, names: list[str], out: Path, spec, root, model, norm: str, record: dict) -> None:
     """Logits for every pending image of ``names`` into ``out/logit``, then the raw and CRF masks."""
     logit_dir, raw_dir, crf_dir = out / "logit", out / "raw", out / "crf"
@@ -125,7 +111,6 @@ def infer_list(args, names: list[str], out: Path, spec, root, model, norm: str, 
         devices = torchutils.inference_devices(args.device)
         torchutils.run_on_devices(_network_work, dataset, devices, model, args, str(logit_dir), len(devices),
                                   folder.digest)
-    from misc import distributed
     distributed.barrier()
     upstream = stage.upstream_digest(logit_dir, names, ".npz", "make_seg")
     raw_folder, raw_todo = stage.plan_outputs("make_seg masks", raw_dir, names, ".png",
@@ -141,22 +126,16 @@ def infer_list(args, names: list[str], out: Path, spec, root, model, norm: str, 
              str(crf_dir / f"{names[i]}.png") if i in crf_set else None, crf,
              (raw_folder.digest, crf_folder.digest if crf_folder else None)) for i in pending]
     if jobs:
-        run_pool(jobs, _mask_job, "make_seg masks" + (" + CRF" if crf else ""), args.num_workers)
+        stage.run_jobs(_mask_job, jobs, "make_seg masks" + (" + CRF" if crf else ""), args.num_workers)
 
 
 def write_submission(args, names: list[str], out: Path) -> Path:
     """The test masks as the VOC server wants them: palette PNGs named <id>.png in comp6_test_cls/."""
-    from misc.fileio import atomic_open
-    from PIL import Image
-
     source = out / ("crf" if args.seg_crf else "raw")
     target = Path(args.seg_out_dir) / SUBMISSION_DIR
     target.mkdir(parents=True, exist_ok=True)
     for name in tqdm(names, desc="submission", dynamic_ncols=True):
-        img = Image.fromarray(load_png(source / f"{name}.png"), mode="P")
-        img.putpalette(voc_palette().reshape(-1).tolist())
-        with atomic_open(target / f"{name}.png") as f:
-            img.save(f, format="PNG")
+        save_png(target / f"{name}.png", load_png(source / f"{name}.png"), palette=voc_palette())
     return target
 
 
@@ -178,7 +157,6 @@ def run(args) -> None:
         out = Path(args.seg_out_dir) / kind
         infer_list(args, names, out, spec, root, model, norm, record)
         if kind == "test":
-            from misc import distributed
             distributed.barrier()
             if distributed.is_main():
                 where = write_submission(args, names, out)

@@ -95,15 +95,17 @@ def check_ground_truth(spec: vocdata.DatasetSpec, root: Path, names: Sequence[st
                             "--gt_dir, or pick another --chainer_eval_set")
 
 
-def eval_targets(args, step: str) -> tuple[vocdata.DatasetSpec, Path, list[str]] | None:
-    """The dataset, root and evaluated IDs of an eval step, or None (with a message) without ground truth."""
+def eval_targets(args, step: str, list_path: str | os.PathLike | None = None,
+                 list_flag: str = "--chainer_eval_set list") -> tuple[vocdata.DatasetSpec, Path, list[str]] | None:
+    """The dataset, root and evaluated IDs of an eval step (the --chainer_eval_set split unless ``list_path``),
+    or None (with a message) without ground truth."""
     spec = datasets.get_dataset(args)
     root = spec.check_root(datasets.dataset_root(args))
     if not spec.has_ground_truth(root):
         print(f"{step}: dataset {spec.name} has no ground-truth masks ({spec.gt_location(root)}); "
               "skipping the evaluation")
         return None
-    names = read_list(datasets.eval_list_path(args), "--chainer_eval_set list")
+    names = read_list(list_path or datasets.eval_list_path(args), list_flag)
     check_ground_truth(spec, root, names)
     return spec, root, names
 
@@ -265,6 +267,23 @@ def run_eval(args, cam_dir: str, stage: str, default_thres: float) -> dict | Non
     return record
 
 
+def score_masks(folder: str | os.PathLike, names: Sequence[str], spec: vocdata.DatasetSpec, root: Path,
+                void_as_background: bool = False) -> tuple[np.ndarray, list]:
+    """The summed confusion of the label PNGs ``folder/<id>.png`` against the ground truth, and each image's
+    mIoU; ``void_as_background`` scores 255 in a mask as background (the pseudo masks' unsure pixels)."""
+    n_class = spec.n_classes + 1
+    confusion = np.zeros((n_class, n_class), np.int64)
+    per_image = []
+    for name in tqdm(names, desc=f"eval {Path(folder).name}", dynamic_ncols=True):
+        pred = load_png(png_path(folder, name))
+        if void_as_background:
+            pred = np.where(pred == 255, 0, pred)
+        conf = evaluation.confusion_matrix(pred, load_png(spec.gt_path(root, name)), n_class)
+        confusion += conf
+        per_image.append((name, evaluation.mean_iou(evaluation.iou_from_confusion(conf))))
+    return confusion, per_image
+
+
 def evaluation_record(args, spec: vocdata.DatasetSpec, root: Path, stage: str, names: list[str],
                       confusion: np.ndarray, per_image) -> dict:
     worst = sorted((x for x in per_image if np.isfinite(x[1])), key=lambda x: x[1])[:10]
@@ -324,12 +343,17 @@ def run_seeds(args, cam_dir: str, out_dir: str, fg_thres: float, bg_thres: float
     print(f"{step}: fg threshold {fg_thres}, bg threshold {bg_thres}")
     jobs = [(names[i], str(spec.image_path(root, names[i])), str(cam_path(cam_dir, names[i])),
              str(png_path(out_dir, names[i])), fg_thres, bg_thres, folder.digest) for i in todo]
-    n_proc = max(1, min(args.num_workers, len(jobs)))
+    run_jobs(_seed_job, jobs, step, args.num_workers, chunksize=4)
+
+
+def run_jobs(fn, jobs: list, desc: str, workers: int, chunksize: int = 2) -> None:
+    """``fn`` over ``jobs`` in a spawned pool whose workers die with this process (inline for one worker)."""
+    n_proc = max(1, min(workers, len(jobs)))
     if n_proc == 1:
-        for job in tqdm(jobs, desc=step, dynamic_ncols=True):
-            _seed_job(job)
+        for job in tqdm(jobs, desc=desc, dynamic_ncols=True):
+            fn(job)
         return
     with mp.get_context("spawn").Pool(n_proc, initializer=torchutils.die_with_parent) as pool:
-        for _ in tqdm(pool.imap_unordered(_seed_job, jobs, chunksize=4), total=len(jobs), desc=step,
+        for _ in tqdm(pool.imap_unordered(fn, jobs, chunksize=chunksize), total=len(jobs), desc=desc,
                       dynamic_ncols=True):
             pass

@@ -75,7 +75,12 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int 
 def msc_loss(outputs: list[torch.Tensor], labels: torch.Tensor, kind: str) -> torch.Tensor:
     """The loss summed over the MSC outputs (full, 0.5, 0.75, max), labels resized to each."""
     fn = balanced_cross_entropy if kind == "balanced" else cross_entropy
-    return sum(fn(out, resize_labels(labels, out.shape[-2:]).to(out.device)) for out in outputs)
+    resized = {}  # the full-size and max outputs share one size
+    for out in outputs:
+        size = tuple(out.shape[-2:])
+        if size not in resized:
+            resized[size] = resize_labels(labels, size).to(out.device)
+    return sum(fn(out, resized[tuple(out.shape[-2:])]) for out in outputs)
 
 
 def input_norm_for(kind: str, flag: str) -> str:

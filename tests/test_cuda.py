@@ -12,25 +12,22 @@ pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
-def test_cam_forward_on_cuda_matches_cpu():
+def _cam_net():
     from net import resnet50_cam
-
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    net = resnet50_cam.CAM().eval()
-    x = torch.rand(2, 3, 96, 128)
-    with torch.inference_mode():
-        cpu = net(x)
-        gpu = net.cuda()(x.cuda()).cpu()
-    torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=1e-4)
+    return resnet50_cam.CAM(), torch.rand(2, 3, 96, 128)
 
 
-def test_deeplab_forward_on_cuda_matches_cpu():
+def _deeplab_net():
     from net import deeplab_v2
+    return deeplab_v2.deeplabv2_msc(21, depth=50), torch.randn(1, 3, 65, 81)
 
+
+@pytest.mark.parametrize("build", [_cam_net, _deeplab_net], ids=["cam", "deeplab_v2"])
+def test_forward_on_cuda_matches_cpu(build):
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(0)
-    net = deeplab_v2.deeplabv2_msc(21, depth=50).eval()
-    x = torch.randn(1, 3, 65, 81)
+    net, x = build()
+    net.eval()
     with torch.inference_mode():
         cpu = net(x)
         gpu = net.cuda()(x.cuda()).cpu()
