@@ -42,3 +42,11 @@ def test_void_band_separates_objects_from_background():
     out = toy._void_band(seg, 1)
     assert out[10, 10] == 3 and out[0, 0] == 0
     assert out[5, 10] == 255 and out[4, 10] == 255 and out[6, 10] == 3
+
+
+def test_classes_share_bodies_in_pairs_and_parts_are_unique():
+    # Part-only CAMs need each body to be evidence for two classes; the part alone tells them apart.
+    styles = [toy.class_style(c, i) for i, c in enumerate(toy.DEFAULT_CLASSES)]
+    bodies = [s.body_rgb for s in styles]
+    assert all(bodies.count(b) == 2 for b in bodies)
+    assert len({(s.part_rgb, s.part_pattern) for s in styles}) == len(styles)
