@@ -131,14 +131,37 @@ def backbone_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {k: v for k, v in sd.items() if not k.startswith("fc.")}
 
 
+def init_from_scratch(trunk: ResNet) -> None:
+    """Re-initialise ``trunk`` for training from scratch: He-normal convolutions (fan-out) and every Bottleneck's
+    last BatchNorm scale at zero, so each residual block starts as the identity (torchvision's
+    ``zero_init_residual``).
+
+    The official code always starts from ImageNet weights and keeps PyTorch's default init, under which the deep
+    stages barely train in a short run: after the toy demo's 135 steps the CAM classifier scored every class but
+    boat below zero on the images that contain it (seed 1; cat and person CAM IoU 0). With this init every class's
+    CAM IoU was above 47 on three seeds.
+    """
+    for m in trunk.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    for m in trunk.modules():
+        if isinstance(m, Bottleneck):
+            nn.init.zeros_(m.bn3.weight)
+
+
 def load_backbone_weights(trunk: ResNet, spec: str | None) -> str:
     """Load ``trunk`` per ``spec``: a path, ``None``/"auto" (hub cache), or "none" (from scratch).
 
-    Returns a short description of what was loaded. From scratch, BatchNorm trains.
+    Returns a short description of what was loaded. From scratch, the trunk is re-initialised
+    (:func:`init_from_scratch`) and BatchNorm trains.
     """
     if spec is not None and str(spec).lower() == "none":
+        init_from_scratch(trunk)
         set_batchnorm_trainable(trunk, True)
-        return "random initialisation (BatchNorm trains)"
+        return "random initialisation (He, zero-initialised residual branches; BatchNorm trains)"
     path = find_imagenet_weights() if spec in (None, "auto") else Path(spec)
     if path is None or not Path(path).is_file():
         if spec not in (None, "auto"):

@@ -52,3 +52,26 @@ def test_pretrained_mode_freezes_stem_and_statistics():
     before = net.resnet50.layer1[0].bn1.running_mean.clone()
     net(torch.randn(2, 3, 64, 64))
     torch.testing.assert_close(before, net.resnet50.layer1[0].bn1.running_mean)
+
+
+def test_from_scratch_blocks_start_as_the_identity():
+    trunk = resnet50.resnet50()
+    resnet50.load_backbone_weights(trunk, "none")
+    trunk.eval()
+    x = torch.rand(2, 256, 8, 8)  # non-negative, as every block's input is (it follows a ReLU)
+    with torch.no_grad():
+        for block in (trunk.layer1[1], trunk.layer3[4], trunk.layer4[2]):
+            c = block.conv1.in_channels
+            torch.testing.assert_close(block(x[:, :1].expand(2, c, 8, 8).contiguous()),
+                                       x[:, :1].expand(2, c, 8, 8))
+    assert all(int(torch.count_nonzero(b.bn3.weight)) == 0 for b in trunk.modules() if isinstance(b, resnet50.Bottleneck))
+
+
+def test_from_scratch_convolutions_are_he_initialised():
+    torch.manual_seed(0)
+    trunk = resnet50.resnet50()
+    resnet50.load_backbone_weights(trunk, "none")
+    w = trunk.layer3[0].conv2.weight.detach()  # 256 -> 256, 3x3: fan-out 2304
+    assert abs(float(w.std()) - (2 / (256 * 9)) ** 0.5) < 0.002
+    default = resnet50.resnet50().layer3[0].conv2.weight.detach()  # PyTorch's default: std 1/sqrt(3 * fan-in)
+    assert abs(float(default.std()) - (1 / (3 * 256 * 9)) ** 0.5) < 0.001

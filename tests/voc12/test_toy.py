@@ -50,3 +50,14 @@ def test_classes_share_bodies_in_pairs_and_parts_are_unique():
     bodies = [s.body_rgb for s in styles]
     assert all(bodies.count(b) == 2 for b in bodies)
     assert len({(s.part_rgb, s.part_pattern) for s in styles}) == len(styles)
+
+
+def test_bodies_stand_out_from_every_background():
+    # IRN learns boundaries from colour alone here; a body close to a background (light grey on the lower sky,
+    # dull purple on the road) let the walk spread that class over the background.
+    rng = np.random.default_rng(0)
+    for name in toy.DEFAULT_CLASSES:
+        body = np.asarray(toy.class_style(name, 0).body_rgb, np.float64)
+        for kind in toy.BACKGROUNDS:
+            pixels = toy._background(kind, 64, rng).reshape(-1, 3)
+            assert np.percentile(np.linalg.norm(pixels - body, axis=1), 1) > 90, (name, kind)
