@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="generate the toy dataset under data/ and run every step with a CPU preset; flags you give "
                         "override the preset, dataset flags are refused")
     g.add_argument("--seed", default=0, type=int,
-                   help="seeds Python, NumPy and torch in every process; with it the batches and every sample's "
+                   help="seeds Python, NumPy and torch at the start of every step and in every process (so a step run on its "
+                        "own gives what it gives inside the pipeline); with it the batches and every sample's "
                         "augmentation depend on (seed, epoch, index) alone [train_*]")
     g.add_argument("--debug", action="store_true", help="show the full traceback of an error")
 
@@ -312,6 +313,9 @@ def run_steps(args) -> dict[str, float]:
             start = time.time()
             if distributed.is_main() or flag not in RANK0_ONLY:
                 print(f"=== {name}", flush=True)
+                # Each step starts from --seed, so a step run on its own (--train_irn_pass True) initialises
+                # and draws exactly as it does inside the whole pipeline.
+                seed_rngs(args.seed)
                 importlib.import_module(module).run(args)
             distributed.barrier()
             timings[name] = time.time() - start
@@ -319,16 +323,23 @@ def run_steps(args) -> dict[str, float]:
     return timings
 
 
-def seed_everything(args) -> None:
-    """--seed for Python, NumPy and torch; --deterministic and --tf32 for torch's kernels."""
+def seed_rngs(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators."""
     import random
 
     import numpy as np
     import torch
 
-    random.seed(args.seed)
-    np.random.seed(args.seed % 2 ** 32)
-    torch.manual_seed(args.seed)
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+def seed_everything(args) -> None:
+    """--seed for Python, NumPy and torch; --deterministic and --tf32 for torch's kernels."""
+    import torch
+
+    seed_rngs(args.seed)
     if args.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)

@@ -3,9 +3,16 @@
 Run after the demo: python bench/demo_causes.py [--result_dir result/demo --sess sess/demo]
 It reuses the demo's AMN maps and IRN weights, computes the IRN boundary map of every image once, and
 scores the final masks (mIoU on the toy train list) under variants that each remove one suspect:
-  official        the demo's masks as make_sem_seg makes them
+  official        the demo's masks as make_sem_seg makes them (the preset's walk of 2^exp_times steps)
+  walk 2^8        the same with the official 2^8 steps, sized for VOC's 4x larger images (is the walk too long?)
   oracle edges    boundaries from the ground truth instead of IRN's (are IRN's boundaries the problem?)
+  no (1 - edge)   the walk without the official product of the maps with (1 - boundary) before it starts: a
+                  cell on a boundary starts at 0 and, cut off from its neighbours, stays 0 (what does that cost?)
   no walk         the AMN maps upsampled, without the random walk (does the walk lose what AMN found?)
+  no walk, ^1.3   the same after the walk's power 1.3 and division by the maximum: against the background's
+                  0.25 this thresholds the AMN maps at 0.25^(1/1.3) = 0.34 (how much is the walk, how much the power?)
+  no walk, stride 4  the same from the stride-4 maps the walk starts from, upsampled x4 as the walk's output is
+                  (what does working at stride 4 cost?)
   learnt classes  official masks scored only on images whose classes all have CAM IoU above 20
   flood           the share of images where one class covers more than 3x its ground-truth area and half the image
 """
@@ -18,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from misc import evaluation, imutils  # noqa: E402
+from misc import evaluation, imutils, indexing  # noqa: E402
 from misc.fileio import cam_path, load_cam, load_png  # noqa: E402
 from step import demo, make_sem_seg_labels  # noqa: E402
 from voc12 import dataloader as vocdata  # noqa: E402
@@ -36,6 +44,35 @@ def oracle_edge(gt: np.ndarray, size) -> torch.Tensor:
         border |= region & ~ndimage.binary_erosion(region, iterations=2)
     small = imutils.pil_rescale(border.astype(np.float32), 0.25, 1)[:size[0], :size[1]]
     return torch.from_numpy(np.clip(small * 2, 0, 1))[None].float()
+
+
+def walk_without_edge_product(cam: dict, edge: torch.Tensor, size, args) -> np.ndarray:
+    """make_sem_seg's mask with the walk started from the maps themselves, not from maps x (1 - edge)."""
+    official = indexing.propagate_to_edge
+
+    def walk(x, edge, radius=5, beta=10, exp_times=8):
+        height, width = x.shape[-2:]
+        t_transposed = indexing.transition_matrix_transposed(edge, radius, beta)
+        y = x.reshape(-1, height * width).t().contiguous()
+        for _ in range(2 ** exp_times):
+            y = torch.sparse.mm(t_transposed, y)
+        return y.t().reshape(-1, 1, height, width)
+
+    indexing.propagate_to_edge = walk
+    try:
+        return make_sem_seg_labels.cams_to_mask(cam["cam"], cam["keys"], edge, size, args)
+    finally:
+        indexing.propagate_to_edge = official
+
+
+def stride4_mask(cams: np.ndarray, size, args) -> np.ndarray:
+    """Class index (0 = background) of the stride-4 maps, powered, upsampled x4 and thresholded as after the walk."""
+    x = torch.from_numpy(np.power(cams, args.sem_seg_power))[:, None]
+    if len(x) == 0:
+        return np.zeros(tuple(size), np.int64)
+    up = F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)[:, 0, :size[0], :size[1]]
+    up = F.pad(up / torch.max(up), (0, 0, 0, 0, 1, 0), value=args.sem_seg_bg_thres)
+    return torch.argmax(up, dim=0).numpy()
 
 
 def miou(confusion: np.ndarray) -> float:
@@ -56,7 +93,10 @@ def main() -> None:
     model = make_sem_seg_labels.build_model(args, Path(args.irn_weights_name))
     dataset = vocdata.VOC12ClassificationDatasetMSF(names, root, scales=(1.0,), cls_labels=root / "meta" / "cls_labels.npy")
     n = 21
-    conf = {k: np.zeros((n, n), np.int64) for k in ("official", "oracle edges", "no walk", "learnt classes")}
+    conf = {k: np.zeros((n, n), np.int64)
+            for k in ("official", "walk 2^8", "oracle edges", "no (1 - edge)", "no walk", "no walk, ^1.3", "no walk, stride 4",
+                      "learnt classes")}
+    long_walk = argparse.Namespace(**{**vars(args), "exp_times": 8})
     floods = 0
     with torch.inference_mode():
         for pack in dataset:
@@ -69,9 +109,17 @@ def main() -> None:
                                                       size, args)
             conf["official"] += evaluation.confusion_matrix(official, gt, n)
             conf["oracle edges"] += evaluation.confusion_matrix(oracle, gt, n)
+            conf["no (1 - edge)"] += evaluation.confusion_matrix(walk_without_edge_product(cam, edge, size, args), gt, n)
+            long = make_sem_seg_labels.cams_to_mask(cam["cam"], cam["keys"], edge, size, long_walk)
+            conf["walk 2^8"] += evaluation.confusion_matrix(long, gt, n)
             keys = np.pad(cam["keys"] + 1, (1, 0))
             hr = np.pad(cam["high_res"], ((1, 0), (0, 0), (0, 0)), constant_values=args.sem_seg_bg_thres)
             conf["no walk"] += evaluation.confusion_matrix(keys[hr.argmax(0)], gt, n)
+            powered = np.power(cam["high_res"], args.sem_seg_power)
+            powered = np.pad(powered / max(powered.max(initial=0.0), 1e-5), ((1, 0), (0, 0), (0, 0)),
+                             constant_values=args.sem_seg_bg_thres)
+            conf["no walk, ^1.3"] += evaluation.confusion_matrix(keys[powered.argmax(0)], gt, n)
+            conf["no walk, stride 4"] += evaluation.confusion_matrix(keys[stride4_mask(cam["cam"], size, args)], gt, n)
             present = {int(c) for c in np.unique(gt) if 0 < c < 255}
             if present <= learnt:
                 conf["learnt classes"] += evaluation.confusion_matrix(official, gt, n)
@@ -88,7 +136,7 @@ def main() -> None:
 
 
 def demo_args() -> argparse.Namespace:
-    return argparse.Namespace(irn_crop_size=demo.PRESET["irn_crop_size"], beta=10, exp_times=8,
+    return argparse.Namespace(irn_crop_size=demo.PRESET["irn_crop_size"], beta=10, exp_times=demo.PRESET["exp_times"],
                               sem_seg_bg_thres=0.25, sem_seg_power=1.3)
 
 

@@ -64,3 +64,24 @@ def test_seed_threshold_defaults_per_step_and_dataset(dataset, kind, expected):
 def test_a_root_is_required():
     with pytest.raises(SystemExit):
         run_sample.configure(["--dataset", "coco14"])
+
+
+def test_a_step_run_alone_draws_what_it_draws_after_the_others(monkeypatch):
+    import sys
+    import types
+
+    import torch
+
+    draws = []
+    for name, n in (("fake_first", 7), ("fake_second", 3)):
+        module = types.ModuleType(name)
+        module.run = lambda args, n=n: draws.append(torch.rand(n))
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(run_sample, "STEPS", [("first_pass", "fake_first"), ("second_pass", "fake_second")])
+    args = argparse.Namespace(seed=5, first_pass=True, second_pass=True)
+    run_sample.run_steps(args)
+    args.first_pass = False
+    run_sample.run_steps(args)
+    in_pipeline, alone = draws[1], draws[2]
+    assert torch.equal(in_pipeline, alone)
+    assert torch.equal(alone, torch.rand(3, generator=torch.Generator().manual_seed(5)))
