@@ -335,11 +335,10 @@ def seed_rngs(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def seed_everything(args) -> None:
-    """--seed for Python, NumPy and torch; --deterministic and --tf32 for torch's kernels."""
+def configure_kernels(args) -> None:
+    """--deterministic and --tf32 for torch's kernels (the generators are seeded before each step)."""
     import torch
 
-    seed_rngs(args.seed)
     if args.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
@@ -371,7 +370,7 @@ def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = configure(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    seed_everything(args)
+    configure_kernels(args)
     os.makedirs(os.path.dirname(args.log_name) or ".", exist_ok=True)
     rank = int(os.environ.get("RANK", "0"))
     logger = pyutils.Logger(args.log_name + (".log" if rank == 0 else f".rank{rank}.log"))

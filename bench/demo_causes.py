@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -47,32 +46,20 @@ def oracle_edge(gt: np.ndarray, size) -> torch.Tensor:
 
 
 def walk_without_edge_product(cam: dict, edge: torch.Tensor, size, args) -> np.ndarray:
-    """make_sem_seg's mask with the walk started from the maps themselves, not from maps x (1 - edge)."""
-    official = indexing.propagate_to_edge
-
-    def walk(x, edge, radius=5, beta=10, exp_times=8):
-        height, width = x.shape[-2:]
-        t_transposed = indexing.transition_matrix_transposed(edge, radius, beta)
-        y = x.reshape(-1, height * width).t().contiguous()
-        for _ in range(2 ** exp_times):
-            y = torch.sparse.mm(t_transposed, y)
-        return y.t().reshape(-1, 1, height, width)
-
-    indexing.propagate_to_edge = walk
-    try:
-        return make_sem_seg_labels.cams_to_mask(cam["cam"], cam["keys"], edge, size, args)
-    finally:
-        indexing.propagate_to_edge = official
+    """make_sem_seg's class indices with the walk started from the maps themselves, not from maps x (1 - edge)."""
+    if len(cam["cam"]) == 0:
+        return np.zeros(tuple(size), np.int64)
+    x = torch.from_numpy(np.power(cam["cam"], args.sem_seg_power))
+    rw = indexing.random_walk(x, edge, beta=args.beta, exp_times=args.exp_times, radius=5)
+    return make_sem_seg_labels.walked_to_labels(rw, size, args.sem_seg_bg_thres)
 
 
 def stride4_mask(cams: np.ndarray, size, args) -> np.ndarray:
-    """Class index (0 = background) of the stride-4 maps, powered, upsampled x4 and thresholded as after the walk."""
-    x = torch.from_numpy(np.power(cams, args.sem_seg_power))[:, None]
-    if len(x) == 0:
+    """Class indices of the stride-4 maps, powered, upsampled x4 and thresholded as after the walk, but unwalked."""
+    if len(cams) == 0:
         return np.zeros(tuple(size), np.int64)
-    up = F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)[:, 0, :size[0], :size[1]]
-    up = F.pad(up / torch.max(up), (0, 0, 0, 0, 1, 0), value=args.sem_seg_bg_thres)
-    return torch.argmax(up, dim=0).numpy()
+    x = torch.from_numpy(np.power(cams, args.sem_seg_power))[:, None]
+    return make_sem_seg_labels.walked_to_labels(x, size, args.sem_seg_bg_thres)
 
 
 def miou(confusion: np.ndarray) -> float:
@@ -109,10 +96,11 @@ def main() -> None:
                                                       size, args)
             conf["official"] += evaluation.confusion_matrix(official, gt, n)
             conf["oracle edges"] += evaluation.confusion_matrix(oracle, gt, n)
-            conf["no (1 - edge)"] += evaluation.confusion_matrix(walk_without_edge_product(cam, edge, size, args), gt, n)
+            keys = np.pad(cam["keys"] + 1, (1, 0))
+            conf["no (1 - edge)"] += evaluation.confusion_matrix(keys[walk_without_edge_product(cam, edge, size, args)],
+                                                                 gt, n)
             long = make_sem_seg_labels.cams_to_mask(cam["cam"], cam["keys"], edge, size, long_walk)
             conf["walk 2^8"] += evaluation.confusion_matrix(long, gt, n)
-            keys = np.pad(cam["keys"] + 1, (1, 0))
             hr = np.pad(cam["high_res"], ((1, 0), (0, 0), (0, 0)), constant_values=args.sem_seg_bg_thres)
             conf["no walk"] += evaluation.confusion_matrix(keys[hr.argmax(0)], gt, n)
             powered = np.power(cam["high_res"], args.sem_seg_power)

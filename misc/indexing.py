@@ -136,8 +136,16 @@ def propagate_to_edge(x: torch.Tensor, edge: torch.Tensor, radius: int = 5, beta
     Returns (C, 1, H, W), as the official function does.
     """
     height, width = x.shape[-2:]
+    return random_walk(x.reshape(-1, height, width) * (1 - edge), edge, radius, beta, exp_times)
+
+
+def random_walk(x: torch.Tensor, edge: torch.Tensor, radius: int = 5, beta: float = 10,
+                exp_times: int = 8) -> torch.Tensor:
+    """``x @ T^(2^exp_times)`` for ``x`` (C, H, W) as it is, without ``propagate_to_edge``'s product with
+    ``1 - edge``; returns (C, 1, H, W)."""
+    height, width = x.shape[-2:]
     t_transposed = transition_matrix_transposed(edge, radius, beta)
-    y = (x.reshape(-1, height, width) * (1 - edge)).reshape(-1, height * width).t().contiguous()
+    y = x.reshape(-1, height * width).t().contiguous()
     for _ in range(2 ** exp_times):
         y = torch.sparse.mm(t_transposed, y)
     return y.t().reshape(-1, 1, height, width)

@@ -24,10 +24,16 @@ def cams_to_mask(cams: np.ndarray, keys: np.ndarray, edge: torch.Tensor, size, a
         return np.zeros(tuple(size), np.uint8)
     x = torch.from_numpy(np.power(cams, args.sem_seg_power)).to(edge.device)
     rw = indexing.propagate_to_edge(x, edge, beta=args.beta, exp_times=args.exp_times, radius=5)
+    return keys[walked_to_labels(rw, size, args.sem_seg_bg_thres)].astype(np.uint8)
+
+
+def walked_to_labels(rw: torch.Tensor, size, bg_thres: float) -> np.ndarray:
+    """Index into ``[background, *keys]`` of walked stride-4 maps ``rw`` (C, 1, h, w): upsampled x4, divided by
+    their maximum, the background at ``bg_thres``."""
     rw_up = F.interpolate(rw, scale_factor=4, mode="bilinear", align_corners=False)[..., 0, :size[0], :size[1]]
     rw_up = rw_up / torch.max(rw_up)
-    rw_up_bg = F.pad(rw_up, (0, 0, 0, 0, 1, 0), value=args.sem_seg_bg_thres)
-    return keys[torch.argmax(rw_up_bg, dim=0).cpu().numpy()].astype(np.uint8)
+    rw_up_bg = F.pad(rw_up, (0, 0, 0, 0, 1, 0), value=bg_thres)
+    return torch.argmax(rw_up_bg, dim=0).cpu().numpy()
 
 
 def irn_outputs(process_id, device, shard, model, args, n_devices, desc: str):
