@@ -15,6 +15,8 @@ scores the final masks (mIoU on the toy train list) under variants that each rem
                   (what does working at stride 4 cost?)
   learnt classes  official masks scored only on images whose classes all have CAM IoU above 20
   flood           the share of images where one class covers more than 3x its ground-truth area and half the image
+  boundary map    IRN's mean boundary probability on stride-4 cells near a ground-truth boundary, deep inside
+                  objects and deep in the background (are IRN's boundaries learnt at all?)
 """
 from __future__ import annotations
 
@@ -62,6 +64,20 @@ def stride4_mask(cams: np.ndarray, size, args) -> np.ndarray:
     return make_sem_seg_labels.walked_to_labels(x, size, args.sem_seg_bg_thres)
 
 
+def boundary_profile(edge: np.ndarray, gt: np.ndarray, far: float = 8.0) -> np.ndarray:
+    """Sums and counts (2, 3) of ``edge`` (h, w at stride 4) over the cells whose centre lies within 2 px of a
+    ground-truth boundary, at least ``far`` px inside an object, and at least ``far`` px into the background."""
+    labels = np.where(gt == 255, 0, gt)
+    border = np.zeros(labels.shape, bool)
+    border[:-1] |= labels[:-1] != labels[1:]
+    border[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    dist = ndimage.distance_transform_edt(~border)[2::4, 2::4][:edge.shape[0], :edge.shape[1]]
+    inside = labels[2::4, 2::4][:edge.shape[0], :edge.shape[1]] > 0
+    edge = edge[:dist.shape[0], :dist.shape[1]]
+    groups = (dist <= 2, inside & (dist >= far), ~inside & (dist >= far))
+    return np.array([[edge[g].sum() for g in groups], [g.sum() for g in groups]], np.float64)
+
+
 def miou(confusion: np.ndarray) -> float:
     return 100 * evaluation.mean_iou(evaluation.iou_from_confusion(confusion))
 
@@ -85,12 +101,14 @@ def main() -> None:
                       "learnt classes")}
     long_walk = argparse.Namespace(**{**vars(args), "exp_times": 8})
     floods = 0
+    profile = np.zeros((2, 3))
     with torch.inference_mode():
         for pack in dataset:
             name, size = pack["name"], pack["size"]
             gt = load_png(root / "SegmentationClass" / f"{name}.png")
             cam = load_cam(cam_path(res / "amn_cam", name))
             edge, _ = model(torch.from_numpy(pack["img"][0]))
+            profile += boundary_profile(edge[0].numpy(), gt)
             official = make_sem_seg_labels.cams_to_mask(cam["cam"], cam["keys"], edge, size, args)
             oracle = make_sem_seg_labels.cams_to_mask(cam["cam"], cam["keys"], oracle_edge(gt, edge.shape[1:]),
                                                       size, args)
@@ -121,6 +139,9 @@ def main() -> None:
     for k, v in conf.items():
         print(f"  {k:<16s} {miou(v):5.1f} mIoU")
     print(f"  flood            {floods} of {len(names)} images ({100 * floods / len(names):.0f} %)")
+    near, inside, background = profile[0] / np.maximum(profile[1], 1)
+    print(f"  boundary map     mean {near:.2f} within 2 px of a boundary, {inside:.2f} inside objects, "
+          f"{background:.2f} on the background (8 px or more from one)")
 
 
 def demo_args() -> argparse.Namespace:
