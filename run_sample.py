@@ -61,16 +61,27 @@ def build_parser() -> argparse.ArgumentParser:
     b = pyutils.str2bool
 
     g = p.add_argument_group("environment")
-    g.add_argument("--num_workers", default=min(os.cpu_count() or 1, 8) // 2 or 1, type=int,
-                   help="data-loader workers and CRF processes, half the cores by default, at most 4 [every step]")
-    g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N; inference "
-                   "steps use every visible GPU, training uses one device [every network step]")
+    g.add_argument("--num_workers", default=None, type=int,
+                   help="data-loader workers and CRF processes. None: on the CPU half the cores, at most 4 (the "
+                        "network computes there too); on GPUs the cores divided among torchrun's local processes, "
+                        "at most 16 (inference splits them over its devices) [every step]")
+    g.add_argument("--device", default="auto",
+                   help="auto (CUDA if available), cpu, cuda (every visible GPU), cuda:N, or a comma-separated list "
+                        "(cuda:0,cuda:2; cpu,cpu runs two CPU workers through the multi-GPU path). Inference "
+                        "steps spawn one worker per listed device; training uses the first; under torchrun local "
+                        "rank r takes the r-th (modulo the list) [every network step]")
+    g.add_argument("--dist_timeout_min", default=120, type=float,
+                   help="collective timeout of torchrun's process group, in minutes: rank 0 alone evaluates, "
+                        "validates and estimates IRN's mean shift while the others wait, which outlasts NCCL's "
+                        "10-minute default on COCO-sized lists [every step under torchrun]")
     g.add_argument("--amp", default=False, type=b,
-                   help="bfloat16 autocast on CUDA for training and inference [train_*, make_*]")
+                   help="bfloat16 autocast of the backbones for training and inference, on CUDA or the CPU; heads, "
+                        "losses and saved maps stay float32 [train_*, make_*]")
     g.add_argument("--channels_last", default=False, type=b,
                    help="NHWC memory format for the networks and their inputs [train_*, make_cam, make_amn_cam]")
-    g.add_argument("--tf32", default=False, type=b,
-                   help="allow TF32 matrix products and convolutions on Ampere and later GPUs [every network step]")
+    g.add_argument("--tf32", default=None, type=pyutils.str2bool_or_auto,
+                   help="True: TF32 matrix products and convolutions on Ampere and later GPUs; False: neither (full "
+                        "fp32); auto (None): PyTorch's defaults, TF32 convolutions only [every network step]")
     g.add_argument("--deterministic", default=False, type=b,
                    help="also use torch's deterministic algorithms (and cuDNN's on CUDA); slower [every step]")
     g.add_argument("--backbone_weights", default=None,
@@ -304,8 +315,8 @@ def run_steps(args) -> dict[str, float]:
     from misc import distributed
 
     if distributed.launched_by_torchrun():
-        from misc.torchutils import resolve_device
-        distributed.init_distributed(resolve_device(args.device))
+        from misc.torchutils import process_device
+        distributed.init_distributed(process_device(args.device), args.dist_timeout_min)
     timings = {}
     for flag, module in STEPS:
         if getattr(args, flag):
@@ -325,25 +336,16 @@ def run_steps(args) -> dict[str, float]:
 
 def seed_rngs(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global generators."""
-    import random
+    from misc.torchutils import seed_rngs as _seed_rngs
 
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2 ** 32)
-    torch.manual_seed(seed)
+    _seed_rngs(seed)
 
 
 def configure_kernels(args) -> None:
     """--deterministic and --tf32 for torch's kernels (the generators are seeded before each step)."""
-    import torch
+    from misc.torchutils import configure_kernels as _configure_kernels
 
-    if args.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(args.tf32)
+    _configure_kernels(args.deterministic, args.tf32)
 
 
 def _terminate(signum, frame):
@@ -363,6 +365,14 @@ def configure(argv: list[str]):
         root_flag = f"{args.dataset}_root"
         if getattr(args, root_flag) is None:
             build_parser().error(f"--{root_flag} is required with --dataset {args.dataset} (or use --demo)")
+    from misc import torchutils
+
+    try:
+        torchutils.parse_devices(args.device)
+    except (RuntimeError, ValueError) as err:
+        build_parser().error(str(err))
+    if args.num_workers is None:
+        args.num_workers = torchutils.default_workers(args.device)
     return args
 
 

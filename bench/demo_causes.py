@@ -93,7 +93,7 @@ def main() -> None:
     cam_iou = json.loads((res / "cam.json").read_text())["per_class_iou"]
     learnt = {i + 1 for i, c in enumerate(vocdata.CAT_LIST) if (cam_iou.get(c) or 0) > 0.20}
     args = argparse.Namespace(**{**vars(demo_args()), "irn_weights_name": f"{a.sess}/res50_irn.pth"})
-    model = make_sem_seg_labels.build_model(args, Path(args.irn_weights_name))
+    model = make_sem_seg_labels.build_model(args.irn_crop_size, args.irn_weights_name)
     dataset = vocdata.VOC12ClassificationDatasetMSF(names, root, scales=(1.0,), cls_labels=root / "meta" / "cls_labels.npy")
     n = 21
     conf = {k: np.zeros((n, n), np.int64)

@@ -1,6 +1,7 @@
 """torch.distributed helpers: one process per rank under torchrun, a no-op world of one otherwise."""
 from __future__ import annotations
 
+import datetime
 import os
 
 import torch
@@ -34,15 +35,26 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def init_distributed(device: torch.device) -> torch.device:
-    """Join the torchrun group (nccl on CUDA, gloo on CPU); returns this rank's device."""
+def local_world_size() -> int:
+    """The processes torchrun started on this machine (1 without torchrun)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+
+
+# Rank 0 alone evaluates, validates and estimates IRN's mean shift while the other ranks wait in a
+# collective; NCCL's default 10 minutes aborts that wait on COCO-sized lists.
+DEFAULT_TIMEOUT_MIN = 120
+
+
+def init_distributed(device: torch.device, timeout_min: float = DEFAULT_TIMEOUT_MIN) -> torch.device:
+    """Join the torchrun group (nccl on CUDA, gloo on CPU) with a collective timeout of ``timeout_min``;
+    ``device`` is this rank's device (torchutils.rank_device)."""
     if not launched_by_torchrun():
         return device
     if device.type == "cuda":
-        device = torch.device("cuda", local_rank())
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                timeout=datetime.timedelta(minutes=timeout_min))
     return device
 
 

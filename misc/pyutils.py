@@ -18,6 +18,13 @@ def str2bool(v: str | bool) -> bool:
     raise argparse.ArgumentTypeError(f"boolean value expected, got {v!r}")
 
 
+def str2bool_or_auto(v: str | bool | None) -> bool | None:
+    """argparse type of a boolean that may be left to the library (``auto`` -> None)."""
+    if v is None or (isinstance(v, str) and v.lower() in ("auto", "none")):
+        return None
+    return str2bool(v)
+
+
 class Logger:
     """Tee stdout into a log file, as the official driver does."""
 

@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from misc import torchutils
+
 _BOTTLENECK_EXPANSION = 4
 # Block counts of layer2..layer5 per ResNet depth; deeplab-pytorch ships 101, 50 is the CPU demo's trunk.
 N_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
@@ -91,7 +93,9 @@ class _ASPP(nn.Module):
             nn.init.constant_(m.bias, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return sum(stage(x) for stage in self.children())
+        with torchutils.full_precision(x):  # the head stays float32 under --amp
+            x = x.float()
+            return sum(stage(x) for stage in self.children())
 
 
 class DeepLabV2(nn.Sequential):
@@ -131,7 +135,8 @@ class MSC(nn.Module):
         size = logits.shape[-2:]
         pyramid = [self.base(F.interpolate(x, scale_factor=p, mode="bilinear", align_corners=False))
                    for p in self.scales]
-        upsampled = [logits] + [F.interpolate(p, size=size, mode="bilinear", align_corners=False) for p in pyramid]
+        # resize_bilinear: F.interpolate, with a backward that --deterministic accepts on CUDA.
+        upsampled = [logits] + [torchutils.resize_bilinear(p, size=tuple(size)) for p in pyramid]
         logits_max = torch.max(torch.stack(upsampled), dim=0)[0]
         if self.training:
             return [logits] + pyramid + [logits_max]

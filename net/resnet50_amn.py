@@ -44,12 +44,17 @@ class Net(nn.Module):
         self.newly_added = nn.ModuleList([self.classifier, self.label_enc])
 
     def features(self, img: torch.Tensor, label_cls: torch.Tensor) -> torch.Tensor:
-        y = self.label_enc(label_cls.to(img.dtype)).unsqueeze(-1).unsqueeze(-1)
+        """Trunk features scaled per channel by the label encoding; float32 (under --amp the trunk alone
+        runs in bfloat16)."""
         x = self.stage4(self.stage3(self.stage2(self.stage1(img))))
-        return x * y
+        with torchutils.full_precision(x):
+            y = self.label_enc(label_cls.float()).unsqueeze(-1).unsqueeze(-1)
+            return x.float() * y
 
     def forward(self, img: torch.Tensor, label_cls: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(img, label_cls))
+        x = self.features(img, label_cls)
+        with torchutils.full_precision(x):
+            return self.classifier(x)
 
     def train(self, mode: bool = True) -> "Net":
         super().train(mode)
@@ -66,5 +71,7 @@ class CAM(Net):
     """Logits of an image and its flip (a batch of two), averaged."""
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        logit = self.classifier(self.features(x, y))
-        return (logit[0] + logit[1].flip(-1)) / 2
+        x = self.features(x, y)
+        with torchutils.full_precision(x):
+            logit = self.classifier(x)
+            return (logit[0] + logit[1].flip(-1)) / 2

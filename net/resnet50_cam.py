@@ -26,8 +26,9 @@ class Net(nn.Module):
         x = self.stage2(x).detach()
         x = self.stage3(x)
         x = self.stage4(x)
-        x = torchutils.gap2d(x, keepdims=True)
-        return self.classifier(x).view(-1, self.n_classes)
+        with torchutils.full_precision(x):  # under --amp the trunk alone runs in bfloat16
+            x = torchutils.gap2d(x.float(), keepdims=True)
+            return self.classifier(x).view(-1, self.n_classes)
 
     def train(self, mode: bool = True) -> "Net":
         super().train(mode)
@@ -43,5 +44,6 @@ class CAM(Net):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stage4(self.stage3(self.stage2(self.stage1(x))))
-        x = F.relu(F.conv2d(x, self.classifier.weight))
-        return x[0] + x[1].flip(-1)
+        with torchutils.full_precision(x):
+            x = F.relu(F.conv2d(x.float(), self.classifier.weight))
+            return x[0] + x[1].flip(-1)

@@ -10,14 +10,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from misc import indexing
+from misc import indexing, torchutils
 from net import resnet50
 
 
 def _branch(in_ch: int, out_ch: int, groups: int, upsample: int = 1) -> nn.Sequential:
     layers = [nn.Conv2d(in_ch, out_ch, 1, bias=False), nn.GroupNorm(groups, out_ch)]
     if upsample > 1:
-        layers.append(nn.Upsample(scale_factor=upsample, mode="bilinear", align_corners=False))
+        layers.append(torchutils.BilinearUpsample(upsample))  # nn.Upsample with a deterministic CUDA backward
     layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
@@ -63,6 +63,8 @@ class Net(nn.Module):
                                     nn.Conv2d(256, 2, 1, bias=False), self.mean_shift)
 
         self.backbone = nn.ModuleList([self.stage1, self.stage2, self.stage3, self.stage4, self.stage5])
+        # The backbone is frozen (forward detaches it): no gradient buffers, nothing for DDP to all-reduce.
+        self.backbone.requires_grad_(False)
         self.edge_layers = nn.ModuleList([self.fc_edge1, self.fc_edge2, self.fc_edge3, self.fc_edge4,
                                           self.fc_edge5, self.fc_edge6])
         self.dp_layers = nn.ModuleList([self.fc_dp1, self.fc_dp2, self.fc_dp3, self.fc_dp4, self.fc_dp5,
@@ -75,7 +77,10 @@ class Net(nn.Module):
         x3 = self.stage3(x2).detach()
         x4 = self.stage4(x3).detach()
         x5 = self.stage5(x4).detach()
+        with torchutils.full_precision(x1):  # under --amp the backbone alone runs in bfloat16
+            return self._branches(x1.float(), x2.float(), x3.float(), x4.float(), x5.float())
 
+    def _branches(self, x1, x2, x3, x4, x5) -> tuple[torch.Tensor, torch.Tensor]:
         h2, w2 = x2.shape[-2:]
         edge1 = self.fc_edge1(x1)
         edge2 = self.fc_edge2(x2)
@@ -138,11 +143,12 @@ class AffinityDisplacementLoss(Net):
         edge_out, dp_out = super().forward(x)
         if return_loss is False:
             return edge_out, dp_out
-        aff = self.to_affinity(torch.sigmoid(edge_out))
-        pos_aff_loss = -torch.log(aff + 1e-5)
-        neg_aff_loss = -torch.log(1.0 + 1e-5 - aff)
-        pair_disp = self.to_pair_displacement(dp_out)
-        return pos_aff_loss, neg_aff_loss, self.to_displacement_loss(pair_disp), torch.abs(pair_disp)
+        with torchutils.full_precision(edge_out):  # in bfloat16, 1 + 1e-5 - aff is 0 below aff 0.002
+            aff = self.to_affinity(torch.sigmoid(edge_out))
+            pos_aff_loss = -torch.log(aff + 1e-5)
+            neg_aff_loss = -torch.log(1.0 + 1e-5 - aff)
+            pair_disp = self.to_pair_displacement(dp_out)
+            return pos_aff_loss, neg_aff_loss, self.to_displacement_loss(pair_disp), torch.abs(pair_disp)
 
 
 class EdgeDisplacement(Net):
@@ -162,7 +168,8 @@ class EdgeDisplacement(Net):
         edge_out, dp_out = super().forward(F.pad(x, [0, pad_w, 0, pad_h]))
         edge_out = edge_out[..., :feat_size[0], :feat_size[1]]
         dp_out = dp_out[..., :feat_size[0], :feat_size[1]]
-        edge_out = torch.sigmoid(edge_out[0] / 2 + edge_out[1].flip(-1) / 2)
+        with torchutils.full_precision(edge_out):
+            edge_out = torch.sigmoid(edge_out[0] / 2 + edge_out[1].flip(-1) / 2)
         return edge_out, dp_out[0]
 
 

@@ -7,10 +7,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from step import datasets, stage
+import functools
+
 from misc import imutils
-from step import training
 from misc.fileio import load_png
+from step import datasets, stage, training
 
 
 def _forward(model, img, label):
@@ -43,19 +44,26 @@ def _postprocess(outputs, pack, args):
     return amn_postprocess(strided, high_res, pack["label"], seed)
 
 
-MAKER = stage.MapMaker(forward=_forward, postprocess=_postprocess,
-                       upstream=lambda args: {args.ir_label_out_dir: (".png", "cam_to_ir_label")},
-                       params=lambda args: {"dropout_at_inference": args.amn_dropout_at_inference})
+def _upstream(args) -> dict:
+    return {args.ir_label_out_dir: (".png", "cam_to_ir_label")}
+
+
+def _params(args) -> dict:
+    return {"dropout_at_inference": args.amn_dropout_at_inference}
+
+
+MAKER = stage.MapMaker(forward=_forward, postprocess=_postprocess, upstream=_upstream, params=_params)
+
+
+def build_amn(network: str, checkpoint: str, n_classes: int, dropout_at_inference: bool) -> torch.nn.Module:
+    """AMN with the trained weights (each inference worker builds its own)."""
+    model = training.build_network(network, "CAM", n_classes=n_classes, dropout_at_inference=dropout_at_inference)
+    print(f"loaded {training.load_weights(model, checkpoint, 'AMN', '--amn_weights_name')}")
+    return model
 
 
 def run(args) -> None:
     checkpoint = training.checkpoint_path(args.amn_weights_name, "--amn_weights_name", "train_amn")
     n_classes = datasets.get_dataset(args).n_classes
-
-    def build():
-        model = training.build_network(args.amn_network, "CAM", n_classes=n_classes,
-                                       dropout_at_inference=args.amn_dropout_at_inference)
-        print(f"loaded {training.load_weights(model, str(checkpoint), 'AMN', '--amn_weights_name')}")
-        return model
-
+    build = functools.partial(build_amn, args.amn_network, str(checkpoint), n_classes, args.amn_dropout_at_inference)
     stage.run_make(args, MAKER, args.amn_cam_out_dir, "make_amn_cam", checkpoint, build)

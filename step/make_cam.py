@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from step import datasets, stage
+import functools
+
 from misc import imutils
-from step import training
+from step import datasets, stage, training
 
 
 def _forward(model, img, label):
@@ -26,13 +27,15 @@ def _postprocess(outputs, pack, args):
 MAKER = stage.MapMaker(forward=_forward, postprocess=_postprocess)
 
 
+def build_cam(network: str, checkpoint: str, n_classes: int) -> torch.nn.Module:
+    """The CAM network with the trained weights (each inference worker builds its own)."""
+    model = training.build_network(network, "CAM", n_classes=n_classes)
+    print(f"loaded {training.load_weights(model, checkpoint, 'a CAM network', '--cam_weights_name')}")
+    return model
+
+
 def run(args) -> None:
     checkpoint = training.checkpoint_path(args.cam_weights_name, "--cam_weights_name", "train_cam")
     n_classes = datasets.get_dataset(args).n_classes
-
-    def build():
-        model = training.build_network(args.cam_network, "CAM", n_classes=n_classes)
-        print(f"loaded {training.load_weights(model, str(checkpoint), 'a CAM network', '--cam_weights_name')}")
-        return model
-
+    build = functools.partial(build_cam, args.cam_network, str(checkpoint), n_classes)
     stage.run_make(args, MAKER, args.cam_out_dir, "make_cam", checkpoint, build)

@@ -23,17 +23,24 @@ MIN_FRAGMENT_FRACTION = 0.01
 
 
 def find_centroids_with_refinement(displacement: np.ndarray, iterations: int = CENTROID_ITERATIONS) -> np.ndarray:
-    """Follow the displacement field (2, h, w) from every pixel with bilinear steps; (2, h, w) int centroids."""
+    """Follow the displacement field (2, h, w) from every pixel with bilinear steps; (2, h, w) int centroids.
+
+    The positions stay float32 as in the official code: each step is computed in float64 (float32 minus an
+    integer index promotes) and added in place, which rounds it back to float32. The walk is chaotic at basin
+    boundaries, so float64 positions would send some pixels to other centroids.
+    """
     height, width = displacement.shape[1:]
     cy, cx = np.mgrid[:height, :width].astype(np.float32)
     for _ in range(iterations):
-        y0, x0 = np.floor(cy).astype(np.int64), np.floor(cx).astype(np.int64)
-        y1, x1 = np.ceil(cy).astype(np.int64), np.ceil(cx).astype(np.int64)
+        y0, x0 = np.floor(cy).astype(np.int32), np.floor(cx).astype(np.int32)
+        y1, x1 = np.ceil(cy).astype(np.int32), np.ceil(cx).astype(np.int32)
         wy, wx = cy - y0, cx - x0
         step = [d[y1, x1] * wy * wx + d[y0, x1] * (1 - wy) * wx + d[y1, x0] * wy * (1 - wx)
                 + d[y0, x0] * (1 - wy) * (1 - wx) for d in displacement]
-        cy = np.clip(cy + step[0], 0, height - 1)
-        cx = np.clip(cx + step[1], 0, width - 1)
+        cy += step[0]
+        cx += step[1]
+        cy = np.clip(cy, 0, height - 1)
+        cx = np.clip(cx, 0, width - 1)
     return np.stack([np.round(cy), np.round(cx)]).astype(np.int64)
 
 
@@ -99,8 +106,8 @@ def save_instances(path, detected: dict, record: str) -> None:
         np.savez_compressed(f, record=np.asarray(record), **detected)
 
 
-def _work(process_id, device, shard, model, args, n_devices, digest) -> None:
-    for pack, edge, dp in irn_outputs(process_id, device, shard, model, args, n_devices, "make_ins_seg"):
+def _work(process_id, device, shard, build_model, args, n_devices, digest) -> None:
+    for pack, edge, dp in irn_outputs(process_id, device, shard, build_model, args, n_devices, "make_ins_seg"):
         with torch.inference_mode():
             cam = load_cam(cam_path(args.cam_out_dir, pack["name"]))
             detected = instances_from_cams(cam["cam"], cam["keys"], edge, dp.cpu().numpy(), pack["size"], args)

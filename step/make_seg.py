@@ -7,6 +7,7 @@ written as the evaluation server expects: ``results/VOC2012/Segmentation/comp6_t
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -39,8 +40,8 @@ def read_meta(weights: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def load_seg_model(args, n_classes: int) -> tuple[deeplab_v2.MSC, str, Path]:
-    """The trained network in eval mode, its input normalisation and checkpoint path."""
+def seg_model_settings(args) -> tuple[int, str, Path]:
+    """The trained network's depth, input normalisation and checkpoint path."""
     checkpoint = training.checkpoint_path(args.seg_weights_name, "--seg_weights_name", "train_seg")
     meta = read_meta(checkpoint)
     depth = meta.get("depth", args.seg_depth)
@@ -48,10 +49,21 @@ def load_seg_model(args, n_classes: int) -> tuple[deeplab_v2.MSC, str, Path]:
     if not meta and args.seg_input_norm == "auto":
         print(f"make_seg: {checkpoint} has no {checkpoint}.json beside it (a released deeplab-pytorch model?); "
               "assuming Caffe input normalisation (BGR minus the mean); set --seg_input_norm otherwise")
+    return depth, norm, checkpoint
+
+
+def build_seg_model(n_classes: int, depth: int, checkpoint: str) -> deeplab_v2.MSC:
+    """The trained network in eval mode (each inference worker builds its own)."""
     model = deeplab_v2.deeplabv2_msc(n_classes, depth=depth)
-    training.load_weights(model, str(checkpoint), expected=f"DeepLab-v2 ResNet-{depth} MSC", flag="--seg_weights_name",
+    training.load_weights(model, checkpoint, expected=f"DeepLab-v2 ResNet-{depth} MSC", flag="--seg_weights_name",
                           producer="train_seg")
-    return model.eval(), norm, checkpoint
+    return model.eval()
+
+
+def load_seg_model(args, n_classes: int) -> tuple[deeplab_v2.MSC, str, Path]:
+    """The trained network in eval mode, its input normalisation and checkpoint path."""
+    depth, norm, checkpoint = seg_model_settings(args)
+    return build_seg_model(n_classes, depth, str(checkpoint)), norm, checkpoint
 
 
 def predict_logits(model: torch.nn.Module, img: torch.Tensor, scales, flip: bool) -> torch.Tensor:
@@ -68,10 +80,10 @@ def predict_logits(model: torch.nn.Module, img: torch.Tensor, scales, flip: bool
     return torch.stack(outputs).mean(0)[0]
 
 
-def _network_work(process_id, device, shard, model, args, logit_dir, n_devices, digest) -> None:
+def _network_work(process_id, device, shard, build_model, args, logit_dir, n_devices, digest) -> None:
     loader = DataLoader(shard, shuffle=False, collate_fn=stage.first_item, worker_init_fn=torchutils.init_worker,
                         num_workers=torchutils.worker_count(args.num_workers, n_devices))
-    model = model.to(device)
+    model = build_model().to(device)
     with torch.inference_mode(), training.autocast(device, args.amp):
         for pack in tqdm(loader, desc=f"make_seg[{process_id}]", position=process_id, dynamic_ncols=True):
             logit = predict_logits(model, pack["img"][None].to(device), args.seg_test_scales, args.seg_flip)
@@ -101,7 +113,7 @@ def _mask_job(job) -> str:
     return name
 
 
-def infer_list(args, names: list[str], out: Path, spec, root, model, norm: str, record: dict) -> None:
+def infer_list(args, names: list[str], out: Path, spec, root, build_model, norm: str, record: dict) -> None:
     """Logits for every pending image of ``names`` into ``out/logit``, then the raw and CRF masks."""
     logit_dir, raw_dir, crf_dir = out / "logit", out / "raw", out / "crf"
     folder, todo = stage.plan_outputs("make_seg logits", logit_dir, names, ".npz", record, args.overwrite)
@@ -109,8 +121,8 @@ def infer_list(args, names: list[str], out: Path, spec, root, model, norm: str, 
     if todo:
         dataset = SegmentationImages([names[i] for i in todo], root, norm, spec=spec)
         devices = torchutils.inference_devices(args.device)
-        torchutils.run_on_devices(_network_work, dataset, devices, model, args, str(logit_dir), len(devices),
-                                  folder.digest)
+        torchutils.run_on_devices(_network_work, dataset, devices, torchutils.WorkerSetup.from_args(args),
+                                  build_model, args, str(logit_dir), len(devices), folder.digest)
     distributed.barrier()
     upstream = stage.upstream_digest(logit_dir, names, ".npz", "make_seg")
     raw_folder, raw_todo = stage.plan_outputs("make_seg masks", raw_dir, names, ".png",
@@ -148,7 +160,8 @@ def run(args) -> None:
         names = stage.read_list(path, f"--seg_{kind}_list")
         stage.check_images(spec, root, names, f"--seg_{kind}_list {path}")
         named.append((kind, names))
-    model, norm, checkpoint = load_seg_model(args, spec.n_classes + 1)
+    depth, norm, checkpoint = seg_model_settings(args)
+    model = functools.partial(build_seg_model, spec.n_classes + 1, depth, str(checkpoint))
     record = {"step": "make_seg", "dataset": spec.name, "checkpoint": file_digest(checkpoint),
               "input_norm": norm, "test_scales": list(args.seg_test_scales), "flip": args.seg_flip}
     print(f"make_seg: {checkpoint}, input normalisation {norm}, scales {list(args.seg_test_scales)}, "

@@ -1,6 +1,7 @@
 """Final pseudo masks: IRN boundaries + a random walk of the (AMN) CAMs, then a background threshold."""
 from __future__ import annotations
 
+import functools
 
 import numpy as np
 import torch
@@ -36,11 +37,12 @@ def walked_to_labels(rw: torch.Tensor, size, bg_thres: float) -> np.ndarray:
     return torch.argmax(rw_up_bg, dim=0).cpu().numpy()
 
 
-def irn_outputs(process_id, device, shard, model, args, n_devices, desc: str):
-    """Yield (pack, boundary map, displacement) of every image of ``shard``, EdgeDisplacement on the flip pair."""
+def irn_outputs(process_id, device, shard, build_model, args, n_devices, desc: str):
+    """Yield (pack, boundary map, displacement) of every image of ``shard``, EdgeDisplacement on the flip pair
+    (float32 even under --amp)."""
     loader = DataLoader(shard, shuffle=False, collate_fn=stage.first_item, worker_init_fn=torchutils.init_worker,
                         num_workers=torchutils.worker_count(args.num_workers, n_devices))
-    model = model.to(device)
+    model = build_model().to(device)
     with torch.inference_mode():
         for pack in tqdm(loader, desc=f"{desc}[{process_id}]", position=process_id, dynamic_ncols=True):
             with training.autocast(device, args.amp):
@@ -48,8 +50,8 @@ def irn_outputs(process_id, device, shard, model, args, n_devices, desc: str):
             yield pack, edge.float(), dp.float()
 
 
-def _work(process_id, device, shard, model, args, cam_dir, n_devices, digest) -> None:
-    for pack, edge, _ in irn_outputs(process_id, device, shard, model, args, n_devices, "make_sem_seg"):
+def _work(process_id, device, shard, build_model, args, cam_dir, n_devices, digest) -> None:
+    for pack, edge, _ in irn_outputs(process_id, device, shard, build_model, args, n_devices, "make_sem_seg"):
         with torch.inference_mode():
             cam = load_cam(cam_path(cam_dir, pack["name"]))
             mask = cams_to_mask(cam["cam"], cam["keys"], edge, pack["size"], args)
@@ -63,15 +65,17 @@ def run_irn_step(args, step: str, out_dir: str, suffix: str, names, root, spec, 
     todo = torchutils.rank_share(todo)
     if not todo:
         return
-    model = build_model(args, checkpoint)
     dataset = vocdata.VOC12ClassificationDatasetMSF([names[i] for i in todo], voc12_root=root, scales=(1.0,),
                                                     cls_labels=args.cls_labels, spec=spec)
     devices = torchutils.inference_devices(args.device)
-    torchutils.run_on_devices(work, dataset, devices, model, args, *work_args, len(devices), folder.digest)
+    build = functools.partial(build_model, args.irn_crop_size, str(checkpoint))
+    torchutils.run_on_devices(work, dataset, devices, torchutils.WorkerSetup.from_args(args), build, args,
+                              *work_args, len(devices), folder.digest)
 
 
-def build_model(args, checkpoint) -> resnet50_irn.EdgeDisplacement:
-    model = resnet50_irn.EdgeDisplacement(crop_size=args.irn_crop_size, stride=4)
+def build_model(crop_size: int, checkpoint: str) -> resnet50_irn.EdgeDisplacement:
+    """IRN at inference with the trained weights, in eval mode (each inference worker builds its own)."""
+    model = resnet50_irn.EdgeDisplacement(crop_size=crop_size, stride=4)
     try:
         dropped = resnet50_irn.load_edge_displacement_weights(model, load_state_dict(checkpoint))
     except (RuntimeError, KeyError) as err:

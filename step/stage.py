@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -136,24 +136,36 @@ def plan_outputs(step: str, out_dir: str | os.PathLike, names: Sequence[str], su
 
 # make ---------------------------------------------------------------------------
 
-@dataclass
+def no_upstream(args) -> dict:
+    return {}
+
+
+def no_params(args) -> dict:
+    return {}
+
+
+@dataclass(frozen=True)
 class MapMaker:
     """How one network turns a multi-scale pack into (keys, strided maps, full-size maps).
 
     ``upstream(args)`` names the folders it reads besides the images, as
     ``{folder: (suffix, producing step)}``; ``params(args)`` the settings besides
-    the scales that change its output.
+    the scales that change its output. Every field is a module-level function, so a maker
+    travels to spawned inference workers (one per GPU, or per listed --device).
     """
 
     forward: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
     postprocess: Callable[[list[torch.Tensor], dict, "object"], tuple[np.ndarray, np.ndarray, np.ndarray]]
-    upstream: Callable[["object"], dict] = field(default=lambda args: {})
-    params: Callable[["object"], dict] = field(default=lambda args: {})
+    upstream: Callable[["object"], dict] = no_upstream
+    params: Callable[["object"], dict] = no_params
 
 
 def run_make(args, maker: MapMaker, out_dir: str, step: str, checkpoint: Path,
              build_model: Callable[[], torch.nn.Module]) -> None:
-    """Run ``maker`` over ``--train_list`` on every inference device and save one CAM file per image."""
+    """Run ``maker`` over ``--train_list`` on every inference device and save one CAM file per image.
+
+    ``build_model`` is picklable (a module-level function or a partial of one): each worker builds and
+    loads its own copy, so no model travels between processes."""
     from misc.provenance import file_digest
 
     spec, root, names = check_inputs(args, "train_list")
@@ -164,24 +176,24 @@ def run_make(args, maker: MapMaker, out_dir: str, step: str, checkpoint: Path,
     todo = torchutils.rank_share(todo)
     if not todo:
         return
-    model = build_model()
-    model.eval()
     dataset = vocdata.VOC12ClassificationDatasetMSF([names[i] for i in todo], voc12_root=root,
                                                     scales=args.cam_scales, cls_labels=args.cls_labels, spec=spec)
     devices = torchutils.inference_devices(args.device)
-    torchutils.run_on_devices(_make_work, dataset, devices, model, maker, args, out_dir, step, len(devices),
-                              folder.digest)
+    torchutils.run_on_devices(_make_work, dataset, devices, torchutils.WorkerSetup.from_args(args), build_model,
+                              maker, args, out_dir, step, len(devices), folder.digest)
 
 
-def _make_work(process_id, device, shard, model, maker: MapMaker, args, out_dir, step, n_devices, digest) -> None:
+def _make_work(process_id, device, shard, build_model, maker: MapMaker, args, out_dir, step, n_devices,
+               digest) -> None:
     loader = DataLoader(shard, shuffle=False, collate_fn=first_item, worker_init_fn=torchutils.init_worker,
                         num_workers=torchutils.worker_count(args.num_workers, n_devices))
     from step import training
 
-    model = model.to(device)
+    model = build_model().eval().to(device)
     training.use_channels_last(model, args)
     with torch.inference_mode(), training.autocast(device, args.amp):
         for pack in tqdm(loader, desc=f"{step}[{process_id}]", position=process_id, dynamic_ncols=True):
+            torch.manual_seed(torchutils.image_seed(args.seed, pack["name"]))  # random layers: same on any device
             label = pack["label"].to(device)
             outputs = [maker.forward(model, training.batch_input(torch.from_numpy(img), device, args), label).float()
                        for img in pack["img"]]

@@ -16,9 +16,8 @@ RESULT_FLAGS = ("dataset", "train_list", "cls_labels", "irn_network", "irn_crop_
 def irn_losses(model_out, pack, device) -> tuple[torch.Tensor, dict[str, float]]:
     """The official weighting: (pos + neg affinity)/2 + (fg + bg displacement)/2."""
     pos_aff_loss, neg_aff_loss, dp_fg_loss, dp_bg_loss = model_out
-    bg_pos = pack["aff_bg_pos_label"].to(device)
-    fg_pos = pack["aff_fg_pos_label"].to(device)
-    neg = pack["aff_neg_label"].to(device)
+    bg_pos, fg_pos, neg = (pack[k].to(device, non_blocking=True).float()
+                           for k in ("aff_bg_pos_label", "aff_fg_pos_label", "aff_neg_label"))
     # Label counts of the global batch under DDP, so the averaged gradients equal one process's.
     n_bg, n_fg, n_neg = distributed.global_sum(torch.stack([bg_pos.sum(), fg_pos.sum(), neg.sum()]))
     bg_pos_aff = torch.sum(bg_pos * pos_aff_loss) / (n_bg + 1e-5)

@@ -56,8 +56,10 @@ def balanced_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_in
     the mean -log p over foreground pixels, averaged over the batch; p is the softmax floored at 1e-4 and
     renormalised. Background and foreground count equally however unequal their areas."""
     n_class = logits.shape[1]
-    log_p = torch.logaddexp(F.log_softmax(logits.float(), dim=1), torch.tensor(np.log(MIN_PROB))) \
-        - np.log1p(n_class * MIN_PROB)
+    log_softmax = F.log_softmax(logits.float(), dim=1)
+    # The floor lives on the logits' device: CUDA's logaddexp takes no CPU operand, not even a scalar.
+    floor = torch.full((), np.log(MIN_PROB), dtype=log_softmax.dtype, device=log_softmax.device)
+    log_p = torch.logaddexp(log_softmax, floor) - np.log1p(n_class * MIN_PROB)
     valid = labels != ignore_index
     nll = -log_p.gather(1, labels.clamp(0, n_class - 1).unsqueeze(1)).squeeze(1) * valid
     bg, fg = valid & (labels == 0), valid & (labels > 0)
@@ -66,8 +68,14 @@ def balanced_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_in
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:
-    """Pixel-averaged cross-entropy; under DDP averaged over the global batch's labelled pixels."""
-    total = F.cross_entropy(logits.float(), labels, ignore_index=ignore_index, reduction="sum")
+    """Pixel-averaged cross-entropy; under DDP averaged over the global batch's labelled pixels.
+
+    Gathered from log_softmax rather than F.cross_entropy(reduction="sum"), whose CUDA kernel (nll_loss2d)
+    has no deterministic version and raises under --deterministic."""
+    n_class = logits.shape[1]
+    valid = labels != ignore_index
+    log_p = F.log_softmax(logits.float(), dim=1).gather(1, labels.clamp(0, n_class - 1).unsqueeze(1)).squeeze(1)
+    total = -(log_p * valid).sum()
     count = distributed.global_sum((labels != ignore_index).sum().float())
     return total / count.clamp(min=1) * distributed.gradient_scale()
 

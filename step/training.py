@@ -155,9 +155,10 @@ def train_loader(dataset: Dataset, batch_size: int, num_workers: int, device: to
 
 def training_device(args) -> torch.device:
     """This process's device: --device, or this rank's GPU under torchrun (joining its group)."""
-    from misc.torchutils import resolve_device
+    from misc.torchutils import process_device
 
-    return distributed.init_distributed(resolve_device(args.device))
+    return distributed.init_distributed(process_device(args.device),
+                                        getattr(args, "dist_timeout_min", distributed.DEFAULT_TIMEOUT_MIN))
 
 
 def poly_optimizer(param_groups: tuple, lr: float, weight_decay: float, max_step: int, new_lr_mult: float = 10):
@@ -183,8 +184,10 @@ def batch_input(img: torch.Tensor, device: torch.device, args) -> torch.Tensor:
 
 
 def autocast(device: torch.device, enabled: bool):
-    """bfloat16 autocast on CUDA when ``--amp`` is set; a no-op elsewhere."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+    """bfloat16 autocast when ``--amp`` is set, on any device (the networks keep their heads in float32)."""
+    from misc.torchutils import autocast as _autocast
+
+    return _autocast(device, enabled)
 
 
 def resume_path(weights_name: str) -> Path:
@@ -214,7 +217,28 @@ def save_resume(weights_name: str, model, optimizer, epoch: int, args, record: d
     the record it must be continued with."""
     save_torch(resume_path(weights_name), {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                            "epoch": epoch, "unit": unit, "args": plain_args(args),
-                                           "record": record, "torch_rng": torch.get_rng_state()})
+                                           "record": record, **rng_states()})
+
+
+def rng_states() -> dict:
+    """torch's CPU generator and, where CUDA is used, every GPU's (AMN's dropout draws from the GPU's)."""
+    states = {"torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(state: dict) -> None:
+    """The generators saved by :func:`rng_states` (a GPU state only where this machine has as many GPUs)."""
+    if "torch_rng" in state:
+        torch.set_rng_state(state["torch_rng"])
+    cuda = state.get("cuda_rng")
+    if cuda is not None:
+        if not torch.cuda.is_available() or torch.cuda.device_count() != len(cuda):
+            print("warning: the resume file holds the generators of a machine with other GPUs; random layers "
+                  "(dropout) continue from fresh ones")
+            return
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def try_resume(weights_name: str, model, optimizer, device: torch.device, record: dict, overwrite: bool) -> int:
@@ -233,8 +257,7 @@ def try_resume(weights_name: str, model, optimizer, device: torch.device, record
                             f"continue it, or delete it (or pass --overwrite True) to start over")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    if "torch_rng" in state:
-        torch.set_rng_state(state["torch_rng"])
+    restore_rng_states(state)
     print(f"resuming from {path} after {state.get('unit', 'epoch')} {state['epoch']}")
     return int(state["epoch"])
 
@@ -248,8 +271,16 @@ def wrap_ddp(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
               "result differs from one process")
     from torch.nn.parallel import DistributedDataParallel
 
+    # Frozen BatchNorm statistics and IRN's path-index buffers never change, so only trained BatchNorm
+    # statistics need rank 0's copy broadcast before each forward (IRN's buffers alone are about 223 MB).
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                   find_unused_parameters=True)
+                                   find_unused_parameters=True, broadcast_buffers=has_trained_batchnorm(model))
+
+
+def has_trained_batchnorm(model: torch.nn.Module) -> bool:
+    """Whether a BatchNorm of ``model`` updates its statistics in training mode."""
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training
+               and getattr(m, "frozen", False) is False and m.track_running_stats for m in model.modules())
 
 
 def _begin_training(model, optimizer, weights_name: str, args, device: torch.device, record: dict):
@@ -260,8 +291,9 @@ def _begin_training(model, optimizer, weights_name: str, args, device: torch.dev
         remove_stale_temporaries(Path(weights_name).parent)
     distributed.barrier()
     start = try_resume(weights_name, model, optimizer, device, record, args.overwrite)
-    net = wrap_ddp(model, device)
+    # train() freezes the stem (requires_grad); DDP must see the final flags when it is built.
     model.train()
+    net = wrap_ddp(model, device)
     return start, net
 
 

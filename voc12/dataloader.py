@@ -197,12 +197,19 @@ def check_root(root: str | os.PathLike, spec: DatasetSpec = VOC12) -> Path:
 
 
 class TorchvisionNormalize:
+    """ImageNet mean/std normalisation, computed as the official code does: per channel on ``img / 255.``
+    (float64 for uint8 images) with Python-float mean and std, stored as float32."""
+
     def __init__(self, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
-        self.mean = np.asarray(mean, np.float32)
-        self.std = np.asarray(std, np.float32)
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
-        return ((np.asarray(img, np.float32) / 255.0 - self.mean) / self.std).astype(np.float32)
+        img = np.asarray(img)
+        out = np.empty_like(img, np.float32)
+        for c in range(3):
+            out[..., c] = (img[..., c] / 255. - self.mean[c]) / self.std[c]
+        return out
 
 
 class GetAffinityLabelFromIndices:
@@ -220,9 +227,11 @@ class GetAffinityLabelFromIndices:
         valid = np.logical_and(label_from < self.n_labels, label_to < self.n_labels)
         equal = label_from == label_to
         pos = np.logical_and(equal, valid)
-        bg_pos = np.logical_and(pos, label_from == 0).astype(np.float32)
-        fg_pos = np.logical_and(pos, label_from > 0).astype(np.float32)
-        neg = np.logical_and(~equal, valid).astype(np.float32)
+        # uint8, not float32: a batch of 32 crops of 512 holds about 190 M pair labels, which travel through
+        # the loader workers' shared memory; train_irn makes them float on the device.
+        bg_pos = np.logical_and(pos, label_from == 0).astype(np.uint8)
+        fg_pos = np.logical_and(pos, label_from > 0).astype(np.uint8)
+        neg = np.logical_and(~equal, valid).astype(np.uint8)
         return torch.from_numpy(bg_pos), torch.from_numpy(fg_pos), torch.from_numpy(neg)
 
 

@@ -85,3 +85,108 @@ def test_ranks_share_by_place_in_the_full_list(monkeypatch):
     assert torchutils.rank_share([0, 1, 2, 3, 4]) == [1, 4]
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert torchutils.rank_share([0, 1, 2]) == [0, 1, 2]
+
+
+def _fake_gpus(monkeypatch, count: int) -> None:
+    """torch.cuda as a machine with ``count`` visible GPUs would answer (device names only)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+
+
+def test_device_lists_name_one_worker_each():
+    assert torchutils.parse_devices("cpu,cpu") == [torch.device("cpu")] * 2
+    assert torchutils.parse_devices(" cpu ") == [torch.device("cpu")]
+
+
+def test_cuda_and_auto_stand_for_every_visible_gpu(monkeypatch):
+    _fake_gpus(monkeypatch, 3)
+    every = [torch.device("cuda", i) for i in range(3)]
+    assert torchutils.parse_devices("cuda") == every and torchutils.parse_devices("auto") == every
+    assert torchutils.parse_devices("cuda:2,cuda:0") == [torch.device("cuda", 2), torch.device("cuda", 0)]
+    with pytest.raises(RuntimeError, match="3 visible GPUs"):
+        torchutils.parse_devices("cuda:3")
+
+
+def test_auto_without_cuda_is_the_cpu_and_cuda_without_it_an_error(monkeypatch):
+    _fake_gpus(monkeypatch, 0)
+    assert torchutils.parse_devices("auto") == [torch.device("cpu")]
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        torchutils.parse_devices("cuda:0")
+    with pytest.raises(ValueError, match="not a device"):
+        torchutils.parse_devices("gpu0")
+
+
+@pytest.mark.parametrize("name,local_rank,local_world,visible,expected", [
+    ("cuda", 3, 4, 4, "cuda:3"),
+    ("auto", 5, 8, 4, "cuda:1"),
+    ("cuda", 3, 4, 1, "cuda:0"),           # SLURM --gpus-per-task=1: each process sees its own GPU as 0
+    ("cuda:0", 0, 1, 4, "cuda:0"),
+    ("cuda:0,cuda:2", 1, 2, 4, "cuda:2"),
+    ("cpu", 1, 2, 0, "cpu"),
+])
+def test_the_device_of_a_rank(monkeypatch, name, local_rank, local_world, visible, expected):
+    _fake_gpus(monkeypatch, visible)
+    assert torchutils.rank_device(name, local_rank, local_world) == torch.device(expected)
+
+
+def test_one_explicit_gpu_for_several_local_ranks_is_refused(monkeypatch):
+    _fake_gpus(monkeypatch, 2)
+    with pytest.raises(RuntimeError, match="all 2 local ranks on one GPU"):
+        torchutils.rank_device("cuda:0", 1, 2)
+
+
+def test_default_workers_scale_with_cores_and_local_processes(monkeypatch):
+    _fake_gpus(monkeypatch, 0)
+    assert torchutils.default_workers("cpu", cores=2) == 1
+    assert torchutils.default_workers("auto", cores=64) == 4  # the CPU also runs the network
+    _fake_gpus(monkeypatch, 8)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert torchutils.default_workers("cuda", cores=64) == 8
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert torchutils.default_workers("auto", cores=64) == 16
+
+
+def test_configure_kernels_leaves_tf32_to_pytorch_unless_told(monkeypatch):
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True
+        torchutils.configure_kernels(False, None)
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (False, True)
+        torchutils.configure_kernels(False, False)
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (False, False)
+        torchutils.configure_kernels(False, True)
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (True, True)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def test_image_seeds_depend_on_seed_and_name_only():
+    assert torchutils.image_seed(0, "2007_000032") == torchutils.image_seed(0, "2007_000032")
+    assert len({torchutils.image_seed(s, n) for s in (0, 1) for n in ("a", "b", "ab")}) == 6
+
+
+@pytest.mark.parametrize("kwargs,shape", [({"scale_factor": 2}, (2, 3, 7, 9)), ({"scale_factor": 4}, (1, 2, 6, 5)),
+                                          ({"size": (41, 33)}, (2, 3, 21, 17)), ({"size": (5, 6)}, (1, 1, 11, 13))])
+def test_the_matrix_form_of_bilinear_resizing_equals_interpolate(kwargs, shape):
+    """The deterministic form resize_bilinear takes on an accelerator under --deterministic: the same
+    weights as F.interpolate(align_corners=False), values and gradients equal up to float rounding."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=g, requires_grad=True)
+    ref = torch.nn.functional.interpolate(x, mode="bilinear", align_corners=False, **kwargs)
+    out_h, out_w = ref.shape[-2:]
+    scale = (1 / kwargs["scale_factor"],) * 2 if "scale_factor" in kwargs else (shape[2] / out_h, shape[3] / out_w)
+    rows = torchutils._bilinear_matrix(shape[2], out_h, scale[0], x)
+    cols = torchutils._bilinear_matrix(shape[3], out_w, scale[1], x)
+    out = rows @ x @ cols.t()
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    weight = torch.randn(ref.shape, generator=g)
+    (grad_ref,) = torch.autograd.grad((ref * weight).sum(), x)
+    (grad,) = torch.autograd.grad((out * weight).sum(), x)
+    torch.testing.assert_close(grad, grad_ref, rtol=1e-5, atol=1e-5)
+
+
+def test_worker_setup_travels_to_spawned_workers():
+    import pickle
+
+    setup = torchutils.WorkerSetup(seed=3, deterministic=False, tf32=None, threads=2)
+    assert pickle.loads(pickle.dumps(setup)) == setup

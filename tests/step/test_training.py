@@ -97,7 +97,9 @@ def test_ddp_on_two_processes_equals_one_process(toy, ddp_setup, tmp_path, step,
         out[mode] = _weights(sess / weights)
     changed = [k for k in out["one"] if out["one"][k].is_floating_point()]
     assert changed
-    _assert_close(out["one"], out["ddp"], rtol=1e-4)
+    # Adam (AMN) turns the float noise of another summation order on near-zero gradients into whole steps:
+    # measured 1.1e-4 on one BatchNorm bias (the input normalisation's last bit moves the trajectory).
+    _assert_close(out["one"], out["ddp"], rtol=3e-4 if step == "train_amn" else 1e-4)
 
 
 def test_a_resumed_ddp_run_equals_an_uninterrupted_one(toy, ddp_setup, tmp_path):
