@@ -1,151 +1,277 @@
-"""Images per second of the heavy steps on this machine (CPU unless --device says otherwise).
+"""Speed and peak memory of every network step at VOC size, in fp32, bf16 and bf16 + channels_last.
 
-Run: python bench/throughput.py [--device cpu|cuda] [--amp] [--channels_last] [--height 375 --width 500]
-Random weights and images: throughput does not depend on them. Prints images per second of make_cam,
-make_amn_cam, train_cam (crop 512, --cam_batch), train_amn (crop 512, --batch) and seconds per image of
-make_sem_seg; the same process also times the fp32 baseline when --amp or --channels_last is given, and
-prints the ratio.
+Run: python bench/throughput.py [--device cpu|cuda] [--settings fp32,bf16,bf16_cl] [--json OUT.json]
+Random weights and images (speed does not depend on them). For each setting, in one process: images per
+second of train_cam (crop 512, --cam_batch), train_amn (--batch), train_irn (--irn_batch) and train_seg
+(DeepLab-v2 ResNet-101 MSC, crop 321, --seg_batch), and seconds per image of make_cam and make_amn_cam (4 scales
+with flip), make_sem_seg (IRN + the 2^8-step walk) and make_seg (flip), then the dense CRF's seconds per image
+(CPU); the peak memory of each step (torch's
+peak allocation on CUDA, reset before each step; the process's peak resident size on the CPU); and the ratio
+of each setting to fp32. fp32 means fp32: TF32 is off for the whole run.
 """
+from __future__ import annotations
+
 import argparse
+import json
+import resource
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from misc import imutils  # noqa: E402
-from net import resnet50_amn, resnet50_cam, resnet50_irn  # noqa: E402
-from step import make_amn_cam, make_cam, make_sem_seg_labels, train_amn  # noqa: E402
+from misc import imutils, indexing, torchutils  # noqa: E402
+from net import deeplab_v2, resnet50_amn, resnet50_cam, resnet50_irn  # noqa: E402
+from step import make_amn_cam, make_cam, make_seg, make_sem_seg_labels, stage, train_amn, train_irn, train_seg  # noqa: E402
 
 SCALES = (1.0, 0.5, 1.5, 2.0)
+SETTINGS = {"fp32": (False, False), "bf16": (True, False), "bf16_cl": (True, True)}
 
 
-def pack(h, w, device):
-    img = np.random.rand(h, w, 3).astype(np.float32)
-    ms = []
-    for s in SCALES:
-        sh, sw = int(round(h * s)), int(round(w * s))
-        x = torch.rand(1, 3, sh, sw)
-        ms.append(torch.cat([x, x.flip(-1)]).to(device))
-    label = torch.zeros(20)
-    label[[4, 14]] = 1
-    return img, ms, label
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
-def _sync():
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def timed(fn, n):
-    fn()  # warm-up
-    _sync()
-    t = time.perf_counter()
+def timed(fn, n: int, device: torch.device) -> float:
+    """Calls per second of ``fn`` over ``n`` calls after one warm-up call."""
+    fn()
+    sync(device)
+    start = time.perf_counter()
     for _ in range(n):
         fn()
-    _sync()
-    return n / (time.perf_counter() - t)
+    sync(device)
+    return n / (time.perf_counter() - start)
 
 
-def measure(a, amp: bool, channels_last: bool) -> dict[str, float]:
-    """Throughput of each step under one setting."""
-    dev = torch.device(a.device)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    h, w = a.height, a.width
-    _, ms, label = pack(h, w, dev)
-    ms = [x.contiguous(memory_format=fmt) for x in ms]
-    args = argparse.Namespace(ir_label_out_dir=None)
-    cam_net = resnet50_cam.CAM().to(dev, memory_format=fmt).eval()
-    amn_net = resnet50_amn.CAM().to(dev, memory_format=fmt).eval()
-    ac = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp)
-    out = {}
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Bench:
+    """One setting's step timings: ``measure(name, fn, n, per_image)`` records rate and peak memory."""
+
+    def __init__(self, a, amp: bool, channels_last: bool):
+        self.a, self.device = a, torch.device(a.device)
+        self.fmt = torch.channels_last if channels_last else torch.contiguous_format
+        self.amp = amp
+        self.results: dict[str, dict[str, float]] = {}
+
+    def autocast(self):
+        return torchutils.autocast(self.device, self.amp)
+
+    def tensor(self, *shape) -> torch.Tensor:
+        x = torch.rand(*shape, device=self.device)
+        return x.contiguous(memory_format=self.fmt) if x.dim() == 4 else x
+
+    def net(self, module: torch.nn.Module) -> torch.nn.Module:
+        return module.to(self.device, memory_format=self.fmt)
+
+    def measure(self, name: str, fn, n: int, images_per_call: int, unit: str) -> None:
+        reset_peak(self.device)
+        rate = timed(fn, n, self.device) * images_per_call
+        self.results[name] = {unit: rate if unit == "img/s" else 1 / rate, "peak_mb": peak_mb(self.device)}
+        del fn
+        print(f"  {name:<14s} {self.results[name][unit]:9.3f} {unit}  peak {self.results[name]['peak_mb']:8.0f} MB",
+              flush=True)
+
+
+def label_vector(classes=(4, 14)) -> torch.Tensor:
+    label = torch.zeros(20)
+    label[list(classes)] = 1
+    return label
+
+
+def bench_make_maps(b: Bench) -> None:
+    h, w = b.a.height, b.a.width
+    packs = [b.tensor(1, 3, int(round(h * s)), int(round(w * s))) for s in SCALES]
+    packs = [torch.cat([x, x.flip(-1)]).contiguous(memory_format=b.fmt) for x in packs]
+    label = label_vector()
+    cam_net = b.net(resnet50_cam.CAM()).eval()
+    amn_net = b.net(resnet50_amn.CAM()).eval()
 
     def run_cam():
-        with torch.inference_mode(), ac:
-            outs = [cam_net(x).float() for x in ms]
-            make_cam._postprocess(outs, {"size": (h, w), "label": label}, args)
+        with torch.inference_mode(), b.autocast():
+            make_cam._postprocess([cam_net(x) for x in packs], {"size": (h, w), "label": label}, None)
 
     def run_amn():
-        with torch.inference_mode(), ac:
-            outs = [amn_net(x, label.to(dev)[None].expand(2, 20)).float() for x in ms]
-            s = imutils.get_strided_size((h, w), 4)
-            make_amn_cam.amn_postprocess(
-                make_amn_cam.stage.resize_sum(outs, s) / 4, make_amn_cam.stage.resize_sum(outs, (h, w)) / 4,
-                label, np.zeros((h, w), np.uint8))
+        with torch.inference_mode(), b.autocast():
+            outs = [amn_net(x, label.to(b.device)[None].expand(2, 20)) for x in packs]
+            strided = stage.resize_sum(outs, imutils.get_strided_size((h, w), 4)) / len(outs)
+            make_amn_cam.amn_postprocess(strided, stage.resize_sum(outs, (h, w)) / len(outs), label,
+                                         np.zeros((h, w), np.uint8))
 
-    out["make_cam img/s"] = timed(run_cam, a.images)
-    out["make_amn_cam img/s"] = timed(run_amn, a.images)
+    b.measure("make_cam", run_cam, b.a.images, 1, "s/img")
+    b.measure("make_amn_cam", run_amn, b.a.images, 1, "s/img")
 
-    cls_net = resnet50_cam.Net().to(dev, memory_format=fmt).train()
-    cls_opt = torch.optim.SGD(cls_net.parameters(), lr=1e-3)
-    xc = torch.rand(a.cam_batch, 3, a.crop, a.crop, device=dev).contiguous(memory_format=fmt)
-    yc = torch.zeros(a.cam_batch, 20, device=dev)
-    yc[:, 3] = 1
 
-    def run_train_cam():
-        with ac:
-            loss = torch.nn.functional.multilabel_soft_margin_loss(cls_net(xc).float(), yc)
-        cls_opt.zero_grad()
-        loss.backward()
-        cls_opt.step()
+def bench_make_sem_seg(b: Bench) -> None:
+    h, w = b.a.height, b.a.width
+    irn = b.net(resnet50_irn.EdgeDisplacement()).eval()
+    x = b.tensor(1, 3, h, w)
+    pair = torch.cat([x, x.flip(-1)]).contiguous(memory_format=b.fmt)
+    cams = np.random.rand(2, *imutils.get_strided_size((h, w), 4)).astype(np.float32)
+    args = argparse.Namespace(sem_seg_power=1.3, beta=10, exp_times=8, sem_seg_bg_thres=0.25)
 
-    out["train_cam img/s"] = a.cam_batch * timed(run_train_cam, 2)
+    def run():
+        with torch.inference_mode():
+            with b.autocast():
+                edge, _ = irn(pair)
+            make_sem_seg_labels.cams_to_mask(cams, np.array([4, 14]), edge, (h, w), args)
 
-    train_net = resnet50_amn.Net().to(dev, memory_format=fmt).train()
-    opt = torch.optim.Adam(train_net.parameters(), lr=1e-4)
-    x = torch.rand(a.batch, 3, a.crop, a.crop, device=dev).contiguous(memory_format=fmt)
-    y = torch.zeros(a.batch, 20, device=dev)
-    y[:, 3] = 1
-    seed = torch.randint(0, 2, (a.batch, a.crop // 16, a.crop // 16), device=dev) * 4
+    b.measure("make_sem_seg", run, b.a.images, 1, "s/img")
 
-    def run_train():
-        with ac:
-            logit = train_net(x, y)
-        loss = train_amn.balanced_cross_entropy(logit.float(), seed, train_amn.smoothed_target(seed, 21, 0.4))
+
+def bench_train_classifiers(b: Bench) -> None:
+    crop = b.a.crop
+    cam_net = b.net(resnet50_cam.Net()).train()
+    opt = torch.optim.SGD(cam_net.parameters(), lr=1e-3)
+    xc, yc = b.tensor(b.a.cam_batch, 3, crop, crop), label_vector((3,)).to(b.device).expand(b.a.cam_batch, 20)
+
+    def run_cam():
+        with b.autocast():
+            loss = F.multilabel_soft_margin_loss(cam_net(xc), yc)
         opt.zero_grad()
         loss.backward()
         opt.step()
 
-    out["train_amn img/s"] = a.batch * timed(run_train, 2)
+    b.measure("train_cam", run_cam, b.a.iters, b.a.cam_batch, "img/s")
+    del cam_net, opt, xc
+    amn = b.net(resnet50_amn.Net()).train()
+    opt = torch.optim.Adam(amn.parameters(), lr=1e-4)
+    x, y = b.tensor(b.a.batch, 3, crop, crop), label_vector((3,)).to(b.device).expand(b.a.batch, 20)
+    seed = torch.randint(0, 2, (b.a.batch, crop // 16, crop // 16), device=b.device) * 4
 
-    irn = resnet50_irn.EdgeDisplacement().to(dev).eval()
-    cams = np.random.rand(2, *imutils.get_strided_size((h, w), 4)).astype(np.float32)
-    sem_args = argparse.Namespace(sem_seg_power=1.3, beta=10, exp_times=8, sem_seg_bg_thres=0.25)
+    def run_amn():
+        with b.autocast():
+            logit = amn(x, y)
+        loss = train_amn.balanced_cross_entropy(logit, seed, train_amn.smoothed_target(seed, 21, 0.4))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
 
-    def run_sem():
-        with torch.inference_mode():
-            with ac:
-                edge, _ = irn(ms[0])
-            make_sem_seg_labels.cams_to_mask(cams, np.array([4, 14]), edge.float(), (h, w), sem_args)
+    b.measure("train_amn", run_amn, b.a.iters, b.a.batch, "img/s")
 
-    out["make_sem_seg s/img"] = 1 / timed(run_sem, a.images)
-    return out
+
+def bench_train_irn(b: Bench) -> None:
+    crop = b.a.crop
+    path_index = indexing.PathIndex(radius=10, default_size=(crop // 4, crop // 4))
+    irn = b.net(resnet50_irn.AffinityDisplacementLoss(path_index)).train()
+    opt = torch.optim.SGD([p for p in irn.parameters() if p.requires_grad], lr=1e-3)
+    x = b.tensor(b.a.irn_batch, 3, crop, crop)
+    shape = (b.a.irn_batch, len(path_index.dst_indices), len(path_index.src_indices))
+    pack = {k: (torch.rand(shape) < 0.3).to(torch.uint8) for k in ("aff_bg_pos_label", "aff_fg_pos_label",
+                                                                   "aff_neg_label")}
+
+    def run():
+        with b.autocast():
+            out = irn(x, True)
+        loss, _ = train_irn.irn_losses(out, pack, b.device)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    b.measure("train_irn", run, b.a.iters, b.a.irn_batch, "img/s")
+
+
+def bench_segmentation(b: Bench) -> None:
+    model = b.net(deeplab_v2.deeplabv2_msc(21, depth=101))
+    opt = train_seg.seg_optimizer(model, argparse.Namespace(seg_lr=2.5e-4, seg_weight_decay=5e-4, seg_momentum=0.9))
+    x = b.tensor(b.a.seg_batch, 3, b.a.seg_crop, b.a.seg_crop)
+    y = torch.randint(0, 21, (b.a.seg_batch, b.a.seg_crop, b.a.seg_crop))
+
+    def run_train():
+        model.train()
+        model.base.freeze_bn()
+        with b.autocast():
+            outs = model(x)
+        loss = train_seg.msc_loss(outs, y, "balanced")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    b.measure("train_seg", run_train, b.a.iters, b.a.seg_batch, "img/s")
+    img = b.tensor(1, 3, b.a.height, b.a.width)
+
+    def run_infer():
+        model.eval()
+        with torch.inference_mode(), b.autocast():
+            make_seg.predict_logits(model, img, (1.0,), flip=True).cpu()
+
+    b.measure("make_seg", run_infer, b.a.images, 1, "s/img")
+
+
+def crf_seconds(a) -> float:
+    """Seconds per image of make_seg's dense CRF (CPU; deeplab-pytorch's parameters, 21 classes)."""
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (a.height, a.width, 3), dtype=np.uint8)
+    logit = rng.normal(size=(21, (a.height + 7) // 8, (a.width + 7) // 8)).astype(np.float32)
+    params = make_seg.crf_params(argparse.Namespace(seg_crf_iter_max=10, seg_crf_pos_w=3, seg_crf_pos_xy_std=1,
+                                                    seg_crf_bi_w=4, seg_crf_bi_xy_std=67, seg_crf_bi_rgb_std=3))
+    start = time.perf_counter()
+    for _ in range(a.images):
+        make_seg.masks_from_logits(rgb, logit, params)
+    return (time.perf_counter() - start) / a.images
+
+
+def measure(a, name: str) -> dict[str, dict[str, float]]:
+    amp, channels_last = SETTINGS[name]
+    b = Bench(a, amp, channels_last)
+    print(f"[{name}] {a.device}", flush=True)
+    for part in (bench_make_maps, bench_make_sem_seg, bench_train_classifiers, bench_train_irn, bench_segmentation):
+        part(b)
+        if b.device.type == "cuda":
+            torch.cuda.empty_cache()
+    return b.results
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--settings", default="fp32,bf16,bf16_cl", help=f"comma-separated, from {', '.join(SETTINGS)}")
     p.add_argument("--height", type=int, default=375)
     p.add_argument("--width", type=int, default=500)
-    p.add_argument("--images", type=int, default=2)
-    p.add_argument("--crop", type=int, default=512)
-    p.add_argument("--batch", type=int, default=2, help="train_amn batch")
-    p.add_argument("--cam_batch", type=int, default=2, help="train_cam batch")
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
-    p.add_argument("--channels_last", action="store_true")
+    p.add_argument("--images", type=int, default=2, help="timed inference images per step")
+    p.add_argument("--iters", type=int, default=2, help="timed training iterations per step")
+    p.add_argument("--crop", type=int, default=512, help="training crop of CAM, AMN and IRN")
+    p.add_argument("--cam_batch", type=int, default=2, help="train_cam batch (official: 16)")
+    p.add_argument("--batch", type=int, default=2, help="train_amn batch (official: 16)")
+    p.add_argument("--irn_batch", type=int, default=2, help="train_irn batch (official: 32)")
+    p.add_argument("--seg_batch", type=int, default=2, help="train_seg batch (AdvCAM: 10)")
+    p.add_argument("--seg_crop", type=int, default=321, help="train_seg crop")
+    p.add_argument("--json", default=None, help="also write every figure to this JSON file")
     a = p.parse_args()
-    settings = [("fp32", False, False)]
-    if a.amp or a.channels_last:
-        settings.append(("bf16" * a.amp + "+channels_last" * a.channels_last, a.amp, a.channels_last))
-    results = {name: measure(a, amp, cl) for name, amp, cl in settings}
-    base = results["fp32"]
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    names = [s.strip() for s in a.settings.split(",")]
+    results = {name: measure(a, name) for name in names}
+    base = results.get("fp32")
+    print("ratios to fp32 (speed; >1 is faster):")
     for name, res in results.items():
-        print(f"[{name}] {a.device}, {a.height}x{a.width}, crop {a.crop}")
-        for k, v in res.items():
-            ratio = "" if name == "fp32" else f"  ({v / base[k]:.2f}x fp32)"
-            print(f"  {k:<20s} {v:8.3f}{ratio}")
+        if base is None or name == "fp32":
+            continue
+        ratios = {k: (v.get("img/s", 0) / base[k]["img/s"]) if "img/s" in v else base[k]["s/img"] / v["s/img"]
+                  for k, v in res.items()}
+        print(f"  {name:<8s} " + "  ".join(f"{k} {r:.2f}x" for k, r in ratios.items()))
+    crf = crf_seconds(a)
+    print(f"dense CRF (CPU, 21 classes, 10 iterations): {crf:.3f} s/img")
+    if a.json:
+        meta = {k: getattr(a, k) for k in ("device", "height", "width", "crop", "cam_batch", "batch", "irn_batch",
+                                           "seg_batch", "seg_crop", "images", "iters")}
+        if a.device.startswith("cuda"):
+            meta["gpu"] = torch.cuda.get_device_name()
+        Path(a.json).write_text(json.dumps({"settings": meta, "tf32": False, "results": results, "crf_s_per_img": crf},
+                                           indent=1))
 
 
 if __name__ == "__main__":

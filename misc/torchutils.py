@@ -11,7 +11,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
 from misc import distributed
@@ -226,11 +225,14 @@ class WorkerSetup:
         return cls(getattr(args, "seed", 0), getattr(args, "deterministic", False), getattr(args, "tf32", None),
                    torch.get_num_threads())
 
-    def apply(self) -> None:
+    def apply(self, device: torch.device, n_workers: int = 1) -> None:
+        """Set up one of ``n_workers`` processes on ``device``."""
         configure_kernels(self.deterministic, self.tf32)
         if self.threads:
-            # The parent's count, so a CPU worker reduces in the same order as one process (equal outputs).
-            torch.set_num_threads(self.threads)
+            # A GPU worker needs few threads: the parent's are shared. A CPU worker (--device cpu,cpu, the
+            # multi-GPU path for testing) keeps the parent's count, so its reductions run in the same order and
+            # its outputs equal one process's bit for bit (thread counts move the last bit of convolutions).
+            torch.set_num_threads(self.threads if device.type == "cpu" else max(self.threads // n_workers, 1))
         seed_rngs(self.seed)
 
 
@@ -256,7 +258,7 @@ def run_on_devices(work: Callable, dataset: Dataset, devices: Sequence[torch.dev
 
 def _spawned(process_id: int, work: Callable, shards, devices, setup: WorkerSetup, args) -> None:
     die_with_parent()
-    setup.apply()
+    setup.apply(devices[process_id], len(devices))
     if devices[process_id].type == "cuda":
         torch.cuda.set_device(devices[process_id])
     work(process_id, devices[process_id], shards[process_id], *args)
@@ -272,49 +274,3 @@ def worker_count(requested: int, n_devices: int) -> int:
     """DataLoader workers per inference process."""
     return max(requested // max(n_devices, 1), 0)
 
-
-def _bilinear_matrix(n_in: int, n_out: int, scale: float, like: torch.Tensor) -> torch.Tensor:
-    """(n_out, n_in) weights of 1-D linear interpolation with align_corners=False, as F.interpolate computes
-    them (source index ``max(scale * (i + 0.5) - 0.5, 0)``, ``scale`` = input/output)."""
-    src = torch.clamp((torch.arange(n_out, dtype=torch.float64) + 0.5) * scale - 0.5, min=0)
-    lo = src.floor().long().clamp(max=n_in - 1)
-    hi = torch.clamp(lo + 1, max=n_in - 1)
-    frac = src - lo
-    weights = torch.zeros(n_out, n_in, dtype=torch.float64)
-    rows = torch.arange(n_out)
-    weights.index_put_((rows, lo), 1 - frac, accumulate=True)
-    weights.index_put_((rows, hi), frac, accumulate=True)
-    return weights.to(device=like.device, dtype=like.dtype)
-
-
-def resize_bilinear(x: torch.Tensor, size: tuple[int, int] | None = None,
-                    scale_factor: float | None = None) -> torch.Tensor:
-    """F.interpolate(mode="bilinear", align_corners=False) whose backward has a deterministic form.
-
-    CUDA's bilinear backward accumulates with atomics and raises under --deterministic, so there (on any
-    accelerator, with deterministic algorithms on) the resize is two matrix products with the same
-    interpolation weights: equal up to float rounding, and differentiable deterministically.
-    """
-    if not (torch.are_deterministic_algorithms_enabled() and x.device.type != "cpu" and x.requires_grad):
-        return F.interpolate(x, size=size, scale_factor=scale_factor, mode="bilinear", align_corners=False)
-    in_h, in_w = x.shape[-2:]
-    if size is None:
-        size = (int(in_h * scale_factor), int(in_w * scale_factor))
-        scale_h = scale_w = 1.0 / scale_factor
-    else:
-        scale_h, scale_w = in_h / size[0], in_w / size[1]
-    rows = _bilinear_matrix(in_h, size[0], scale_h, x)
-    cols = _bilinear_matrix(in_w, size[1], scale_w, x)
-    return torch.matmul(torch.matmul(rows, x), cols.t())
-
-
-class BilinearUpsample(torch.nn.Module):
-    """nn.Upsample(scale_factor, mode="bilinear", align_corners=False) through :func:`resize_bilinear`
-    (no weights, so checkpoints keep their layout)."""
-
-    def __init__(self, scale_factor: float):
-        super().__init__()
-        self.scale_factor = scale_factor
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return resize_bilinear(x, scale_factor=self.scale_factor)

@@ -135,8 +135,7 @@ class MSC(nn.Module):
         size = logits.shape[-2:]
         pyramid = [self.base(F.interpolate(x, scale_factor=p, mode="bilinear", align_corners=False))
                    for p in self.scales]
-        # resize_bilinear: F.interpolate, with a backward that --deterministic accepts on CUDA.
-        upsampled = [logits] + [torchutils.resize_bilinear(p, size=tuple(size)) for p in pyramid]
+        upsampled = [logits] + [F.interpolate(p, size=size, mode="bilinear", align_corners=False) for p in pyramid]
         logits_max = torch.max(torch.stack(upsampled), dim=0)[0]
         if self.training:
             return [logits] + pyramid + [logits_max]

@@ -17,7 +17,7 @@ from net import resnet50
 def _branch(in_ch: int, out_ch: int, groups: int, upsample: int = 1) -> nn.Sequential:
     layers = [nn.Conv2d(in_ch, out_ch, 1, bias=False), nn.GroupNorm(groups, out_ch)]
     if upsample > 1:
-        layers.append(torchutils.BilinearUpsample(upsample))  # nn.Upsample with a deterministic CUDA backward
+        layers.append(nn.Upsample(scale_factor=upsample, mode="bilinear", align_corners=False))
     layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 

@@ -17,6 +17,7 @@ import contextlib
 import weakref
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
@@ -35,6 +36,9 @@ CUDA_NONDETERMINISTIC = {
 # Ops that legitimately take tensors on two devices.
 TRANSFERS = {"aten._to_copy.default", "aten.copy_.default", "aten._copy_from.default",
              "aten._copy_from_and_resize.default"}
+
+
+COUNTS = {"device_ops": 0}  # ops that ran on the stand-in, so a test can tell it was used
 
 
 class DevicePlacementError(RuntimeError):
@@ -96,9 +100,12 @@ def _dispatch(func, args, kwargs):
     flat, _ = tree_flatten((args, kwargs))
     on_device = [a for a in flat if _on_device(a)]
     on_host = [a for a in flat if isinstance(a, torch.Tensor) and not _on_device(a)]
-    if on_device and on_host and name not in TRANSFERS:
+    moves = name.startswith(("aten.to.", "aten._to_copy."))  # inference mode dispatches aten.to itself
+    if on_device and on_host and name not in TRANSFERS and not moves:
         raise DevicePlacementError(f"{name} mixes accelerator tensors with host tensors of shapes "
                                    f"{[tuple(t.shape) for t in on_host]}")
+    if on_device:
+        COUNTS["device_ops"] += 1
     if on_device and torch.are_deterministic_algorithms_enabled() and name in CUDA_NONDETERMINISTIC:
         raise NondeterministicOnCuda(f"{name} has no deterministic CUDA kernel")
     to_standin = _is_standin(kwargs.get("device"))
@@ -106,7 +113,7 @@ def _dispatch(func, args, kwargs):
     if to_standin:
         unwrapped_kwargs["device"] = torch.device("cpu")
     out = func(*tree_map(_unwrap, args), **unwrapped_kwargs)
-    if name == "aten._to_copy.default":
+    if moves:
         wrap = to_standin or (bool(on_device) and kwargs.get("device") is None)
     elif name == "aten.copy_.default":
         wrap = isinstance(args[0], OnAccelerator)
@@ -116,6 +123,10 @@ def _dispatch(func, args, kwargs):
         return out
     if func.overloadpacket.__name__.endswith("_") and _on_device(args[0]):
         return args[0]  # in-place: the op's result is its first argument itself
+    if func.is_view and not torch.is_inference(args[0]):
+        # A view of a tensor made outside inference mode (a module's buffer) must not be an inference tensor.
+        with torch.inference_mode(False):
+            return tree_map(_wrap, out)
     return tree_map(_wrap, out)
 
 
@@ -128,10 +139,38 @@ class _StandInMode(TorchDispatchMode):
         return _dispatch(func, args, kwargs or {})
 
 
+# Tensors built from Python or NumPy data skip the dispatcher's factory ops, so they are caught where Python
+# calls them.
+_FROM_DATA = {torch.tensor, torch.as_tensor, torch.asarray, torch.Tensor.new_tensor}
+
+
+class _FromDataMode(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if func in (torch.sparse_coo_tensor, torch.sparse_csr_tensor):
+            flat, _ = tree_flatten((args, kwargs))
+            if any(_on_device(a) for a in flat) or _is_standin(kwargs.get("device")):
+                kwargs.pop("device", None)
+                return _mark_sparse(func(*tree_map(_unwrap, args), **tree_map(_unwrap, kwargs)))
+        if func not in _FROM_DATA:
+            return func(*args, **kwargs)
+        if func is torch.Tensor.new_tensor:
+            owner, data = args[0], args[1]
+            device = kwargs.pop("device", owner.device)
+            kwargs.setdefault("dtype", owner.dtype)
+            if not _is_standin(device):
+                return torch.tensor(data, device=device, **kwargs)
+            return OnAccelerator(torch.tensor(data, **kwargs))
+        if not _is_standin(kwargs.get("device")):
+            return func(*args, **kwargs)
+        kwargs["device"] = torch.device("cpu")
+        return OnAccelerator(func(*args, **kwargs))
+
+
 @contextlib.contextmanager
 def standin_accelerator():
     """Within, ``torch.device("meta")`` is a checked stand-in accelerator; yields that device."""
-    with _StandInMode():
+    with _FromDataMode(), _StandInMode():
         yield STANDIN
 
 

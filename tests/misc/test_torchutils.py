@@ -165,26 +165,6 @@ def test_image_seeds_depend_on_seed_and_name_only():
     assert len({torchutils.image_seed(s, n) for s in (0, 1) for n in ("a", "b", "ab")}) == 6
 
 
-@pytest.mark.parametrize("kwargs,shape", [({"scale_factor": 2}, (2, 3, 7, 9)), ({"scale_factor": 4}, (1, 2, 6, 5)),
-                                          ({"size": (41, 33)}, (2, 3, 21, 17)), ({"size": (5, 6)}, (1, 1, 11, 13))])
-def test_the_matrix_form_of_bilinear_resizing_equals_interpolate(kwargs, shape):
-    """The deterministic form resize_bilinear takes on an accelerator under --deterministic: the same
-    weights as F.interpolate(align_corners=False), values and gradients equal up to float rounding."""
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(*shape, generator=g, requires_grad=True)
-    ref = torch.nn.functional.interpolate(x, mode="bilinear", align_corners=False, **kwargs)
-    out_h, out_w = ref.shape[-2:]
-    scale = (1 / kwargs["scale_factor"],) * 2 if "scale_factor" in kwargs else (shape[2] / out_h, shape[3] / out_w)
-    rows = torchutils._bilinear_matrix(shape[2], out_h, scale[0], x)
-    cols = torchutils._bilinear_matrix(shape[3], out_w, scale[1], x)
-    out = rows @ x @ cols.t()
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-    weight = torch.randn(ref.shape, generator=g)
-    (grad_ref,) = torch.autograd.grad((ref * weight).sum(), x)
-    (grad,) = torch.autograd.grad((out * weight).sum(), x)
-    torch.testing.assert_close(grad, grad_ref, rtol=1e-5, atol=1e-5)
-
-
 def test_worker_setup_travels_to_spawned_workers():
     import pickle
 

@@ -50,3 +50,40 @@ def test_cam_averages_an_image_and_its_flip():
     with torch.no_grad():
         logits = resnet50_amn.Net.forward(net, pair, y)
         torch.testing.assert_close(net(pair, y), (logits[0] + logits[1].flip(-1)) / 2)
+
+
+def _dtypes(net, inputs, modules):
+    """Run ``net`` under bfloat16 autocast; (module, input dtype, output dtype) of every call of ``modules``."""
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append((m, i[0].dtype, o.dtype))) for m in modules]
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(*inputs)
+    for h in hooks:
+        h.remove()
+    return seen, out
+
+
+def test_under_amp_only_the_trunks_run_in_bfloat16():
+    """Heads compute in float32 (DeepLab-v2's ASPP casts its input itself) and every output is float32."""
+    from misc import indexing
+    from net import deeplab_v2, resnet50_cam, resnet50_irn
+
+    x, label = torch.rand(2, 3, 64, 64), torch.zeros(2, 20)
+    label[:, 3] = 1
+    amn = resnet50_amn.Net().eval()
+    irn = resnet50_irn.AffinityDisplacementLoss(indexing.PathIndex(radius=10, default_size=(24, 24))).train()
+    seg = deeplab_v2.deeplabv2_msc(21, depth=50).eval()
+    cases = [(resnet50_cam.Net().eval(), (x,), ["classifier"]), (resnet50_cam.CAM().eval(), (x,), []),
+             (amn, (x, label), ["label_enc", "classifier"]),
+             (irn, (torch.rand(2, 3, 96, 96), True), ["fc_edge1", "fc_edge6", "fc_dp7"]),
+             (seg, (x[:1],), ["base.aspp"])]
+    for net, inputs, names in cases:
+        trunk = net.resnet50.layer4 if hasattr(net, "resnet50") else net.base.layer5
+        heads = [net.get_submodule(n) for n in names]
+        seen, out = _dtypes(net, inputs, [trunk] + heads)
+        assert all(o == torch.bfloat16 for m, _, o in seen if m is trunk), type(net)
+        for m, i, o in seen:
+            if m is not trunk:
+                assert o == torch.float32 and (i == torch.float32 or isinstance(m, deeplab_v2._ASPP)), (type(net), m)
+        for o in out if isinstance(out, (tuple, list)) else (out,):
+            assert o.dtype == torch.float32, type(net)

@@ -57,3 +57,14 @@ def test_instances_follow_the_class_and_the_blob():
     out = ins.instances_from_cams(cams, np.array([6]), torch.zeros(1, 8, 24), field, (32, 96), args)
     # two clusters give two instance planes of class 7; only the left one has CAM, so only it survives
     assert set(out["class"].tolist()) == {7} and out["mask"].any() and out["mask"][:, :, 48:].sum() == 0
+
+
+def test_centroid_positions_stay_float32_as_in_the_official_code():
+    """A field of 0.1 downwards: each step adds float32(0.1) = 0.100000001490116 to a float32 position. After
+    5 steps rows 0, 1, 2 sit at exactly 0.5, 1.5, 2.5 in float32 (the excess is under half an ulp), which round
+    half to even to 0, 2, 2; row 3 is clipped at 3. Float64 positions (0.50000001...) would round to 1, 2, 3."""
+    field = np.zeros((2, 4, 3), np.float32)
+    field[0] = 0.1
+    centroids = ins.find_centroids_with_refinement(field, iterations=5)
+    assert centroids[0].tolist() == [[0] * 3, [2] * 3, [2] * 3, [3] * 3]
+    assert centroids[1].tolist() == [[0, 1, 2]] * 4

@@ -145,3 +145,48 @@ def test_ddp_segmentation_training_equals_one_process(toy, ddp_setup, tmp_path, 
         run_sample.main(argv) if mode == "one" else run_ddp(argv)
         out[mode] = _weights(weights)
     _assert_close(out["one"], out["ddp"], rtol=1e-4)
+
+
+def test_only_trained_batchnorm_statistics_are_broadcast_under_ddp():
+    from misc import indexing
+    from net import resnet50, resnet50_irn
+
+    irn = resnet50_irn.AffinityDisplacementLoss(indexing.PathIndex(radius=10, default_size=(24, 24))).train()
+    assert not training.has_trained_batchnorm(irn)  # its 223 MB of path indices never change
+    assert not any(p.requires_grad for p in irn.backbone.parameters())  # no zero gradients to all-reduce
+    cam = training.build_network("net.resnet50_cam", "Net", n_classes=20).train()
+    assert not training.has_trained_batchnorm(cam)  # ImageNet statistics stay frozen
+    resnet50.set_batchnorm_trainable(cam.resnet50, True)  # --backbone_weights none
+    assert training.has_trained_batchnorm(cam.train())
+
+
+def test_the_stem_is_frozen_before_ddp_sees_the_model(toy, tmp_path, monkeypatch):
+    seen = {}
+
+    def spy(model, device):
+        seen["stem"] = model.resnet50.conv1.weight.requires_grad
+        return model
+
+    monkeypatch.setattr(training, "wrap_ddp", spy)
+    init = fake_imagenet_weights(tmp_path / "imagenet.pth")
+    run_sample.main(pipeline_argv(toy, tmp_path, "--backbone_weights", init, "--train_cam_pass", "True"))
+    assert seen == {"stem": False}
+
+
+def test_resume_files_carry_every_gpu_generator(monkeypatch):
+    """With CUDA in use the resume state holds each GPU's generator and gives it back (AMN's dropout)."""
+    gpu_states = [torch.tensor([1], dtype=torch.uint8), torch.tensor([2], dtype=torch.uint8)]
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: gpu_states)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.extend)
+    state = training.rng_states()
+    assert state["cuda_rng"] == gpu_states and torch.equal(state["torch_rng"], torch.get_rng_state())
+    training.restore_rng_states(state)
+    assert restored == gpu_states
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)  # another machine: CPU generator only
+    restored.clear()
+    training.restore_rng_states(state)
+    assert restored == []
