@@ -42,7 +42,10 @@ STEP_HELP = {
     "amn_cam_to_ir_label_pass": "CRF-refined seeds of the AMN maps into --amn_ir_label_out_dir",
     "train_irn_pass": "train IRN's boundary and displacement branches on the seeds",
     "make_ins_seg_pass": "IRN's instance masks of --infer_list from the CAMs in --cam_out_dir into --ins_seg_out_dir",
-    "eval_ins_seg_pass": "VOC instance mAP at IoU 0.5 of the instance masks (SegmentationObject/ ground truth)",
+    "export_ins_coco_pass": "the instance masks as a COCO instances file (--ins_coco_json) for Mask R-CNN, and the "
+                            "eval list's instance ground truth (--ins_gt_coco_json)",
+    "eval_ins_seg_pass": "instance AP of the instance masks: VOC mAP at IoU 0.5 (SegmentationObject/ ground truth) "
+                         "and COCO's mask AP (pycocotools; also on COCO)",
     "make_sem_seg_pass": "final masks of --infer_list by IRN's random walk into --sem_seg_out_dir",
     "eval_sem_seg_pass": "mIoU of the final masks",
     "train_seg_pass": "train the segmentation network (DeepLab-v2) on the final masks of --seg_train_list",
@@ -274,6 +277,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instance masks <id>.npz [make_ins_seg, eval_ins_seg, make_report]")
     g.add_argument("--seg_out_dir", default="result/seg", type=str,
                    help="logits and masks of the segmentation network, eval/ and test/ [make_seg, eval_seg]")
+    g.add_argument("--ins_coco_json", default=None, type=str,
+                   help="COCO instances file of the instance pseudo labels (None: <result_dir>/ins_seg_coco.json) "
+                        "[export_ins_coco]")
+    g.add_argument("--ins_gt_coco_json", default=None, type=str,
+                   help="COCO instances file of the eval list's instance ground truth (None: "
+                        "<result_dir>/ins_gt_coco.json) [export_ins_coco]")
+    g.add_argument("--ins_coco_min_score", default=0.0, type=float,
+                   help="leave out instances scoring below this; 0.01 drops IRN's small fragments, which score 0 "
+                        "[export_ins_coco]")
+    g.add_argument("--ins_coco_min_area", default=0, type=int,
+                   help="leave out instances smaller than this many pixels [export_ins_coco]")
     g.add_argument("--report_images", default=12, type=int, help="overlay rows in the report [make_report]")
 
     g = p.add_argument_group("steps (each runs when set to True)")
@@ -302,7 +316,7 @@ def apply_dataset_defaults(args, given: set[str]) -> None:
 
 
 # Steps that only read outputs: under torchrun rank 0 runs them alone.
-RANK0_ONLY = ("eval_cam_pass", "eval_amn_cam_pass", "eval_ins_seg_pass", "eval_sem_seg_pass", "eval_seg_pass",
+RANK0_ONLY = ("eval_cam_pass", "eval_amn_cam_pass", "export_ins_coco_pass", "eval_ins_seg_pass", "eval_sem_seg_pass", "eval_seg_pass",
               "make_report_pass")
 
 

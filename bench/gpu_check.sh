@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The first GPU run, prepared to run as it is (about 6-8 minutes on one H200): fails at the first failing part
-# with a non-zero exit status, and writes every figure as JSON under $OUT (default ./gpu_check):
+# The first GPU run, prepared to run as it is (sized for about 5 minutes on one H200; not yet run on a GPU): fails
+# at the first failing part with a non-zero exit status, and writes every figure as JSON under $OUT (default ./gpu_check):
 #   env.json         GPU, driver, torch and CUDA versions
 #   cuda_tests.json  toy-set mIoU on CPU vs CUDA fp32 / bf16 / bf16 + channels_last, CAM differences to the CPU
 #   throughput.json  every network step at VOC size: fp32 vs bf16 vs bf16 + channels_last, speed and peak memory

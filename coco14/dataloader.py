@@ -50,6 +50,17 @@ class COCO14Spec(base.DatasetSpec):
     list_dir: str = "coco14"
     instance_dir: str | None = None
 
+    @property
+    def category_ids(self) -> tuple[int, ...]:
+        return tuple(cid for cid, _ in CATEGORIES)
+
+    def annotation_path(self, root: str | os.PathLike, split: str) -> Path:
+        """The official instances JSON of a split (instance ground truth)."""
+        return Path(root) / "annotations" / f"instances_{split}.json"
+
+    def has_instances(self, root: str | os.PathLike) -> bool:
+        return any(self.annotation_path(root, split).is_file() for split in SPLITS)
+
     def _image_candidates(self, root: Path, name: str) -> list[Path]:
         return [root / prefix / split / f"COCO_{split}_{name}.jpg"
                 for prefix in ("", "JPEGImages") for split in SPLITS]

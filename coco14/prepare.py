@@ -23,6 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from coco14.dataloader import CATEGORIES, COCO14, N_CAT, SPLITS
+from misc import coco_format
 from misc.errors import PipelineError
 from misc.fileio import atomic_open, read_record, save_png
 from misc.provenance import file_digest, record_digest
@@ -61,15 +62,7 @@ def category_index(categories: list[dict], source: Path) -> dict[int, int]:
 
 def annotation_mask(segmentation, height: int, width: int) -> np.ndarray:
     """A boolean mask from polygons, an uncompressed RLE or a compressed RLE."""
-    from pycocotools import mask as mask_utils
-
-    if isinstance(segmentation, list):
-        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-    elif isinstance(segmentation.get("counts"), list):
-        rle = mask_utils.frPyObjects(segmentation, height, width)
-    else:
-        rle = segmentation
-    return mask_utils.decode(rle).astype(bool)
+    return coco_format.decode_segmentation(segmentation, height, width)
 
 
 def gt_mask(anns: list[dict], height: int, width: int, index: dict[int, int]) -> np.ndarray:

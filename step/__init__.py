@@ -12,6 +12,7 @@ STEPS = [
     ("amn_cam_to_ir_label_pass", "step.amn_cam_to_ir_label"),
     ("train_irn_pass", "step.train_irn"),
     ("make_ins_seg_pass", "step.make_ins_seg_labels"),
+    ("export_ins_coco_pass", "step.export_ins_coco"),
     ("eval_ins_seg_pass", "step.eval_ins_seg"),
     ("make_sem_seg_pass", "step.make_sem_seg_labels"),
     ("eval_sem_seg_pass", "step.eval_sem_seg"),

@@ -248,10 +248,15 @@ def write_instance_overlays(args, names: list[str], out_dir: Path) -> list[Path]
 def instance_markdown(record: dict | None) -> list[str]:
     if record is None:
         return []
-    lines = ["", "## Instance masks (VOC mAP at IoU 0.5)", "", f"mAP {_fmt(record['map'])} over "
+    coco = record.get("coco") or {}
+    lines = ["", "## Instance masks (VOC mAP at IoU 0.5; COCO mask AP)", "", f"VOC mAP@0.5 {_fmt(record['map'])}, "
+             f"COCO AP {_fmt(coco.get('ap'))} (AP50 {_fmt(coco.get('ap50'))}, AP75 {_fmt(coco.get('ap75'))}) over "
              f"{record['n_images']} images; overlays in instances/ (image | ground truth | prediction).", "",
-             "| class | AP |", "|---|---|"]
-    return lines + [f"| {c} | {_fmt(v)} |" for c, v in record["ap"].items() if v is not None]
+             "| class | VOC AP@0.5 | COCO AP |", "|---|---|---|"]
+    per_class = coco.get("per_class", {})
+    classes = [c for c in dict.fromkeys([*record["ap"], *per_class])
+               if record["ap"].get(c) is not None or per_class.get(c) is not None]
+    return lines + [f"| {c} | {_fmt(record['ap'].get(c))} | {_fmt(per_class.get(c))} |" for c in classes]
 
 
 def write_overlays(args, names: list[str], out_dir: Path) -> list[Path]:

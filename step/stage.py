@@ -96,17 +96,20 @@ def check_ground_truth(spec: vocdata.DatasetSpec, root: Path, names: Sequence[st
 
 
 def eval_targets(args, step: str, list_path: str | os.PathLike | None = None,
-                 list_flag: str = "--chainer_eval_set list") -> tuple[vocdata.DatasetSpec, Path, list[str]] | None:
+                 list_flag: str = "--chainer_eval_set list",
+                 instances: bool = False) -> tuple[vocdata.DatasetSpec, Path, list[str]] | None:
     """The dataset, root and evaluated IDs of an eval step (the --chainer_eval_set split unless ``list_path``),
-    or None (with a message) without ground truth."""
+    or None (with a message) without ground truth: masks, or with ``instances`` instance ground truth."""
     spec = datasets.get_dataset(args)
     root = spec.check_root(datasets.dataset_root(args))
-    if not spec.has_ground_truth(root):
-        print(f"{step}: dataset {spec.name} has no ground-truth masks ({spec.gt_location(root)}); "
-              "skipping the evaluation")
+    if not (spec.has_instances(root) if instances else spec.has_ground_truth(root)):
+        where = ("instance ground truth (VOC's SegmentationObject/, COCO's annotations/instances_*.json)"
+                 if instances else f"ground-truth masks ({spec.gt_location(root)})")
+        print(f"{step}: dataset {spec.name} has no {where}; skipping the evaluation")
         return None
     names = read_list(list_path or datasets.eval_list_path(args), list_flag)
-    check_ground_truth(spec, root, names)
+    if not instances or spec.instance_dir is not None:
+        check_ground_truth(spec, root, names)
     return spec, root, names
 
 

@@ -43,6 +43,8 @@ def test_every_step_runs_and_writes_its_outputs(toy, tmp_path):
         assert set(ins["class"].tolist()) <= {int(c) + 1 for c in cam["keys"]}
     rec = json.loads((res / "ins_seg.json").read_text())
     assert set(rec["ap"]) == set(vocdata_classes()) and (rec["map"] is None or 0 <= rec["map"] <= 1)
+    assert 0 <= rec["coco"]["ap"] <= rec["coco"]["ap50"] <= 1 and set(rec["coco"]["per_class"]) == set(vocdata_classes())
+    _assert_coco_exports(res, n_images=16, n_eval=16)
     assert "Instance masks" in (report / "summary.md").read_text() and list((report / "instances").glob("*.png"))
     seg = json.loads((res / "seg.json").read_text())
     assert seg["n_images"] == 4 and 0 <= seg["miou"] <= 1 and 0 <= seg["crf"]["miou"] <= 1
@@ -52,6 +54,15 @@ def test_every_step_runs_and_writes_its_outputs(toy, tmp_path):
     assert Image.open(res / "seg" / "eval" / "crf" / f"{val[0]}.png").size == (64, 64)
     assert json.loads((tmp_path / "sess" / "deeplab.pth.json").read_text())["input_norm"] == "torchvision"
     assert "segmentation net + CRF" in (report / "summary.md").read_text()
+
+
+def _assert_coco_exports(res, n_images: int, n_eval: int) -> None:
+    """pycocotools reads both COCO files; the pseudo labels cover --infer_list, the ground truth the eval list."""
+    from pycocotools.coco import COCO
+
+    labels, gt = COCO(str(res / "ins_seg_coco.json")), COCO(str(res / "ins_gt_coco.json"))
+    assert len(labels.getImgIds()) == n_images and len(gt.getImgIds()) == n_eval and gt.getAnnIds()
+    assert all("score" in a for a in labels.loadAnns(labels.getAnnIds()))
 
 
 def test_make_steps_skip_existing_outputs_and_overwrite_redoes_them(toy, tmp_path):
@@ -156,6 +167,11 @@ def test_coco_pipeline_end_to_end(tmp_path):
     _assert_pipeline_outputs(tmp_path, names, 80)
     rec = json.loads((tmp_path / "result" / "sem_seg.json").read_text())
     assert rec["dataset"] == "coco14" and len(rec["per_class_iou"]) == 81 and "toothbrush" in rec["per_class_iou"]
+    ins = json.loads((tmp_path / "result" / "ins_seg.json").read_text())
+    assert ins["map"] is None and 0 <= ins["coco"]["ap"] <= 1 and len(ins["coco"]["per_class"]) == 80
+    _assert_coco_exports(tmp_path / "result", n_images=12, n_eval=12)  # the eval set is train14 by default
+    gt = json.loads((tmp_path / "result" / "ins_gt_coco.json").read_text())
+    assert {c["id"] for c in gt["categories"]} >= {1, 90} and gt["images"][0]["file_name"].startswith("train2014/COCO_train2014_")
     empty = load_cam(tmp_path / "result" / "cam" / f"{names[1]}.npz")  # the toy's image without annotation
     assert empty["keys"].size == 0
     assert not np.asarray(Image.open(tmp_path / "result" / "sem_seg" / f"{names[1]}.png")).any()

@@ -67,6 +67,20 @@ class DatasetSpec:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def category_ids(self) -> tuple[int, ...]:
+        """The COCO-format category id of each class: 1..C (COCO overrides with its official ids)."""
+        return tuple(range(1, self.n_classes + 1))
+
+    def image_file_name(self, root: str | os.PathLike, name: str) -> str:
+        """The image's path relative to the image folder (detectron2's ``image_root``); absolute where the image
+        lies elsewhere (an own folder's images stay where they were imported from)."""
+        path = self.image_path(root, name)
+        try:
+            return path.relative_to(Path(root) / self.image_dir).as_posix()
+        except ValueError:
+            return str(path.resolve())
+
     def image_path(self, root: str | os.PathLike, name: str) -> Path:
         return Path(root) / self.image_dir / f"{name}{self.image_ext}"
 

@@ -1,0 +1,50 @@
+"""IRN's instance pseudo labels as a COCO instances file, the input Mask R-CNN trains on (detectron2,
+mmdetection), and the instance ground truth of the eval list in the same format.
+
+Writes ``--ins_coco_json`` (default ``<result_dir>/ins_seg_coco.json``): every image of ``--infer_list`` with its
+make_ins_seg instances as compressed RLE, box, area and score; and, where the dataset has instance ground truth
+(VOC's SegmentationObject/, COCO's instances JSON), ``--ins_gt_coco_json`` (default ``<result_dir>/ins_gt_coco.json``)
+for the ``--chainer_eval_set`` images. See docs/instances.md.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from misc.fileio import atomic_open
+from step import datasets, stage
+from step.instances_coco import ground_truth_file, pseudo_label_file
+
+
+def output_paths(args) -> tuple[Path, Path]:
+    """(pseudo labels, ground truth): the flags', else files in --result_dir."""
+    result = Path(args.result_dir)
+    return (Path(args.ins_coco_json or result / "ins_seg_coco.json"),
+            Path(args.ins_gt_coco_json or result / "ins_gt_coco.json"))
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "w") as f:
+        json.dump(data, f)
+
+
+def run(args) -> None:
+    spec, root, names = stage.check_inputs(args, "infer_list")
+    made_by = stage.upstream_digest(args.ins_seg_out_dir, names, ".npz", "make_ins_seg")
+    labels_path, gt_path = output_paths(args)
+    info = {"description": f"IRN instance pseudo labels of {args.infer_list}", "made_by": {
+        str(args.ins_seg_out_dir): made_by}, "min_score": args.ins_coco_min_score, "min_area": args.ins_coco_min_area}
+    labels = pseudo_label_file(spec, root, names, args.ins_seg_out_dir, args.ins_coco_min_score,
+                               args.ins_coco_min_area, info)
+    write_json(labels_path, labels)
+    print(f"export_ins_coco: {len(labels['annotations'])} instances of {len(names)} images in {labels_path} "
+          f"(images relative to {root / spec.image_dir})")
+    if not spec.has_instances(root):
+        print(f"export_ins_coco: dataset {spec.name} has no instance ground truth; no {gt_path}")
+        return
+    eval_names = stage.read_list(datasets.eval_list_path(args), "--chainer_eval_set list")
+    gt = ground_truth_file(spec, root, eval_names)
+    write_json(gt_path, gt)
+    print(f"export_ins_coco: ground truth of {len(eval_names)} images ({len(gt['annotations'])} instances) in "
+          f"{gt_path}")
