@@ -5,8 +5,15 @@
   python run_sample.py --dataset folder --folder_root data/mine ...    (after python -m voc12.folder)
   python run_sample.py --demo          # toy dataset, every step, CPU preset, a few minutes
 
+  python run_sample.py --config configs/voc12.yaml --work_dir work/exp1 --steps cam,amn
+  python run_sample.py --config configs/voc12.yaml --print_config     (resolved settings and their origin)
+
 Steps run in pipeline order: CAM -> seeds -> AMN -> AMN seeds -> IRN -> masks -> segmentation network -> report.
-Each flag's help says which steps read it. Errors print one line; --debug shows the traceback.
+Choose them with --<step>_pass True, --steps (stages cam, amn, irn, instances, masks, seg, report, or step names)
+or --start/--stop. Every boolean flag also takes the bare form (--amp) and --no_<flag>. A --config YAML file sets
+flags by name (without dashes); the command line overrides it. With --work_dir DIR every output (weights,
+maps, seeds, masks, evals, report, run.log, config.yaml, metrics.jsonl) goes under DIR, and DIR is locked while the
+run lasts. Each flag's help says which steps read it. Errors print one line; --debug shows the traceback.
 """
 from __future__ import annotations
 
@@ -16,10 +23,11 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from misc import pyutils
 from misc.errors import PipelineError
-from step import STEPS
+from step import STAGES, STEPS
 
 # Which steps read the flags that several steps share.
 LISTS_HELP = {
@@ -290,10 +298,55 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out instances smaller than this many pixels [export_ins_coco]")
     g.add_argument("--report_images", default=12, type=int, help="overlay rows in the report [make_report]")
 
+    g = p.add_argument_group("run folder, config and step choice")
+    g.add_argument("--work_dir", default=None,
+                   help="one folder for everything the run writes: weights, maps, seeds, masks, evals, the report, "
+                        "run.log, config.yaml and metrics.jsonl (explicit path flags still win); locked while a run "
+                        "uses it. None: the official sess/ and result/ layout")
+    g.add_argument("--config", default=None,
+                   help="YAML file of flag values by name (without dashes); the command line overrides it "
+                        "(configs/ ships voc12, coco14, folder and demo)")
+    g.add_argument("--print_config", action="store_true",
+                   help="print the resolved settings, each marked with where it came from, and exit writing nothing")
+    g.add_argument("--steps", default=None,
+                   help=f"comma-separated stages ({', '.join(STAGES)}) or step names (train_cam, make_sem_seg, ...) "
+                        "to run, besides any --<step>_pass True")
+    g.add_argument("--start", default=None, choices=tuple(STAGES),
+                   help="run every stage from this one (to --stop, else to the end), as the recipe's START")
+    g.add_argument("--stop", default=None, choices=tuple(STAGES), help="last stage of --start (or from the first)")
+    g.add_argument("--log_every", default=50, type=int,
+                   help="a training line (smoothed losses, lr, images/s, ETA, peak memory) and a metrics.jsonl "
+                        "record every this many iterations [train_*]")
+    g.add_argument("--tensorboard", default=False, type=b,
+                   help="also write TensorBoard events under <run folder>/tb/ (needs the tensorboard package) "
+                        "[train_*]")
+
     g = p.add_argument_group("steps (each runs when set to True)")
     for flag, _ in STEPS:
         g.add_argument(f"--{flag}", type=b, default=False, help=STEP_HELP[flag])
+    _bare_and_negated_booleans(p)
+    _show_dataset_defaults(p)
     return p
+
+
+def _bare_and_negated_booleans(p: argparse.ArgumentParser) -> None:
+    """Every ``--flag True/False`` also takes ``--flag`` alone and ``--no_flag``."""
+    for action in list(p._actions):
+        if action.type is pyutils.str2bool:
+            action.nargs, action.const = "?", True
+            p.add_argument(f"--no_{action.dest}", dest=action.dest, action="store_false", help=argparse.SUPPRESS)
+
+
+def _show_dataset_defaults(p: argparse.ArgumentParser) -> None:
+    """Append each dataset's own default to the help of the flags it changes."""
+    from step import datasets
+
+    defaults = {a.dest: a.default for a in p._actions}
+    per_dataset = {name: datasets.step_defaults(name, defaults, "<folder_root>") for name in ("coco14", "folder")}
+    for action in p._actions:
+        shown = [f"{name}: {values[action.dest]}" for name, values in per_dataset.items() if action.dest in values]
+        if shown and action.help:
+            action.help += f" ({'; '.join(shown)})"
 
 
 def explicit_flags(argv: list[str]) -> set[str]:
@@ -367,40 +420,147 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def configure(argv: list[str]):
-    """Parsed arguments with the demo preset or the dataset defaults applied."""
-    args = build_parser().parse_args(argv)
-    given = explicit_flags(argv)
+# Output flags that --work_dir moves into its folder (each keeps its file or folder name there).
+WORK_DIR_FLAGS = ("cam_weights_name", "amn_weights_name", "irn_weights_name", "seg_weights_name", "cam_out_dir",
+                  "ir_label_out_dir", "amn_cam_out_dir", "amn_ir_label_out_dir", "sem_seg_out_dir", "ins_seg_out_dir",
+                  "seg_out_dir")
+
+
+def read_config(parser: argparse.ArgumentParser, path: str) -> dict:
+    """The --config file's values, converted by each flag's type; an unknown key is an error naming it."""
+    from misc.experiment import load_config
+
+    actions = {a.dest: a for a in parser._actions}
+    values = load_config(path)
+    unknown = sorted(k for k in values if k not in actions or k in ("config", "help"))
+    if unknown:
+        raise PipelineError(f"--config {path}: unknown flag {', '.join(unknown)} (see python run_sample.py --help)")
+    for key, value in values.items():
+        convert = actions[key].type
+        if convert is not None and isinstance(value, str):
+            values[key] = convert(value)
+        elif isinstance(value, list) and convert is not None:
+            values[key] = [convert(v) if isinstance(v, str) else v for v in value]
+    return values
+
+
+def _record_changes(args, before: dict, origins: dict, origin: str) -> None:
+    for key, value in vars(args).items():
+        if key not in origins and before.get(key) != value:
+            origins[key] = origin
+
+
+def apply_work_dir(args, given: set[str]) -> None:
+    """Every output path the user did not name goes under --work_dir (its file or folder name kept)."""
+    if not args.work_dir:
+        return
+    work = Path(args.work_dir)
+    for flag in WORK_DIR_FLAGS:
+        if flag not in given:
+            setattr(args, flag, str(work / Path(getattr(args, flag)).name))
+    if "result_dir" not in given:
+        args.result_dir = str(work)
+    if "log_name" not in given:
+        args.log_name = str(work / "run")
+
+
+def select_steps(args) -> None:
+    """Turn on the steps --steps, --start and --stop name (as well as any --<step>_pass True)."""
+    names = []
+    if args.steps:
+        names += [n.strip() for n in args.steps.split(",") if n.strip()]
+    if args.start or args.stop:
+        order = list(STAGES)
+        names += order[order.index(args.start or order[0]):order.index(args.stop or order[-1]) + 1]
+    steps = {flag[:-len("_pass")] for flag, _ in STEPS}
+    for name in names:
+        chosen = STAGES.get(name) or ((name.removesuffix("_pass"),) if name.removesuffix("_pass") in steps else None)
+        if chosen is None:
+            raise PipelineError(f"--steps: {name!r} is neither a stage ({', '.join(STAGES)}) nor a step "
+                                f"({', '.join(sorted(steps))})")
+        for step in chosen:
+            setattr(args, f"{step}_pass", True)
+
+
+def resolve(argv: list[str]) -> tuple[argparse.Namespace, dict[str, str]]:
+    """Parsed arguments (config file, demo preset or dataset defaults, --work_dir and the step choice applied)
+    and where each non-default value came from."""
+    parser = build_parser()
+    first = parser.parse_args(argv)
+    config = read_config(parser, first.config) if first.config else {}
+    parser.set_defaults(**config)
+    args = parser.parse_args(argv)
+    cli = explicit_flags(argv)
+    origins = {k: "command line" for k in cli}
+    origins.update({k: f"config {first.config}" for k in config if k not in cli})
+    given = cli | set(config)
+    before = dict(vars(args))
     if args.demo:
         from step import demo
-        demo.configure(args, given)
+        demo.configure(args, given, generate=not args.print_config)
+        _record_changes(args, before, origins, "demo preset")
     else:
         apply_dataset_defaults(args, given)
+        _record_changes(args, before, origins, f"{args.dataset} default")
         root_flag = f"{args.dataset}_root"
         if getattr(args, root_flag) is None:
-            build_parser().error(f"--{root_flag} is required with --dataset {args.dataset} (or use --demo)")
+            parser.error(f"--{root_flag} is required with --dataset {args.dataset} (or use --demo)")
+    before = dict(vars(args))
+    apply_work_dir(args, given)
+    if args.demo:
+        demo.link_backbones(args, given)
+    select_steps(args)
+    _record_changes(args, before, origins, "--work_dir / step choice")
     from misc import torchutils
 
     try:
         torchutils.parse_devices(args.device)
     except (RuntimeError, ValueError) as err:
-        build_parser().error(str(err))
+        parser.error(str(err))
     if args.num_workers is None:
         args.num_workers = torchutils.default_workers(args.device)
-    return args
+        origins["num_workers"] = f"auto for --device {args.device}"
+    return args, origins
+
+
+def configure(argv: list[str]):
+    """Parsed arguments with the config file, the demo preset or the dataset defaults applied."""
+    return resolve(argv)[0]
+
+
+def run_folder(args) -> Path:
+    """The folder a run owns: --work_dir, else --result_dir."""
+    return Path(args.work_dir or args.result_dir)
 
 
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = configure(argv)
+    try:
+        args, origins = resolve(argv)
+    except PipelineError as err:
+        raise SystemExit(f"error: {err}") from None
+    if args.print_config:
+        from misc.experiment import dump_config
+        print(dump_config(vars(args), origins), end="")
+        return
     signal.signal(signal.SIGTERM, _terminate)
     configure_kernels(args)
-    os.makedirs(os.path.dirname(args.log_name) or ".", exist_ok=True)
-    rank = int(os.environ.get("RANK", "0"))
-    logger = pyutils.Logger(args.log_name + (".log" if rank == 0 else f".rank{rank}.log"))
-    print(" ".join(sys.argv))
-    print(vars(args))
+    from misc import distributed
+    from misc.experiment import RunLock, RunLog, dump_config
+
+    rank = distributed.rank()
+    lock = RunLock(run_folder(args))
     try:
+        if rank == 0:
+            lock.acquire()
+    except PipelineError as err:
+        raise SystemExit(f"error: {err}") from None
+    os.makedirs(os.path.dirname(args.log_name) or ".", exist_ok=True)
+    log = RunLog(args.log_name + (".log" if rank == 0 else f".rank{rank}.log"))
+    try:
+        print(" ".join(sys.argv))
+        if rank == 0:
+            (run_folder(args) / "config.yaml").write_text(dump_config(vars(args), origins))
         timings = run_steps(args)
         if args.demo:
             from step import demo
@@ -412,7 +572,8 @@ def main(argv=None) -> None:
               f"error: {type(err).__name__}: {err} (rerun with --debug for the traceback)", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
-        logger.close()
+        log.close()
+        lock.release()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Why do the demo's final masks score below its AMN maps? Each suspected cause measured on its own.
 
-Run after the demo: python bench/demo_causes.py [--result_dir result/demo --sess sess/demo]
+Run after the demo: python bench/demo_causes.py [--result_dir result/demo --sess result/demo]
 It reuses the demo's AMN maps and IRN weights, computes the IRN boundary map of every image once, and
 scores the final masks (mIoU on the toy train list) under variants that each remove one suspect:
   official        the demo's masks as make_sem_seg makes them (the preset's walk of 2^exp_times steps)
@@ -85,7 +85,7 @@ def miou(confusion: np.ndarray) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--result_dir", default="result/demo")
-    p.add_argument("--sess", default="sess/demo")
+    p.add_argument("--sess", default="result/demo", help="the folder of the demo weights (its --work_dir)")
     p.add_argument("--root", default=str(demo.DATA_ROOT))
     a = p.parse_args()
     root, res = Path(a.root), Path(a.result_dir)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import defaultdict
 
@@ -23,30 +22,6 @@ def str2bool_or_auto(v: str | bool | None) -> bool | None:
     if v is None or (isinstance(v, str) and v.lower() in ("auto", "none")):
         return None
     return str2bool(v)
-
-
-class Logger:
-    """Tee stdout into a log file, as the official driver does."""
-
-    def __init__(self, path: str):
-        self.terminal = sys.stdout
-        self.log = open(path, "a", buffering=1)
-        sys.stdout = self
-
-    def write(self, message: str) -> None:
-        self.terminal.write(message)
-        self.log.write(message)
-
-    def flush(self) -> None:
-        self.terminal.flush()
-        self.log.flush()
-
-    def isatty(self) -> bool:
-        return self.terminal.isatty()
-
-    def close(self) -> None:
-        sys.stdout = self.terminal
-        self.log.close()
 
 
 class AverageMeter:

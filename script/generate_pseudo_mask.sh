@@ -8,6 +8,8 @@
 # deeplabv1_resnet101-imagenet.pth); without it the recipe stops after the masks. SEG_TEST=1 also segments
 # the test list (VOC: voc12/test.txt, VOC2012test extracted into DATASET_ROOT) for the evaluation server.
 # INSTANCES=1 also makes and scores IRN's instance masks after train_irn (default: 1 on VOC, 0 on COCO).
+# WORK_DIR (default work/<dataset>) receives everything: weights, maps, seeds, masks, evals, the report, run.log,
+# config.yaml and metrics.jsonl; it is locked while a step runs, so two recipes cannot write the same folder.
 # Each step keeps the outputs whose provenance matches and redoes the stale ones, so no stage is reused stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,7 @@ DATASET=${DATASET:-voc12}
 START=${START:-cam}
 GPU=${GPU:-0}
 NUM_WORKERS=${NUM_WORKERS:-8}
+WORK_DIR=${WORK_DIR:-work/${DATASET}}
 case "$DATASET" in
   voc12) driver=run_sample.py; instances=${INSTANCES:-1}; labels=voc12/cls_labels.npy; seg_list=voc12/train_aug.txt; test_list=voc12/test.txt; prep="voc12.prepare --voc12_root ${DATASET_ROOT} --sbd_root SBD"
          cam_flags=(--cam_eval_thres 0.15 --conf_fg_thres 0.30 --conf_bg_thres 0.05)
@@ -25,7 +28,7 @@ case "$DATASET" in
           cam_flags=(); amn_flags=() ;;
   *) echo "DATASET must be voc12 or coco14" >&2; exit 2 ;;
 esac
-run() { CUDA_VISIBLE_DEVICES=${GPU} python3 "$driver" "--${DATASET}_root" "${DATASET_ROOT}" --num_workers "${NUM_WORKERS}" "$@"; }
+run() { CUDA_VISIBLE_DEVICES=${GPU} python3 "$driver" "--${DATASET}_root" "${DATASET_ROOT}" --num_workers "${NUM_WORKERS}" --work_dir "${WORK_DIR}" "$@"; }
 stages=(cam amn irn masks seg)
 begin=-1
 for i in "${!stages[@]}"; do [[ ${stages[$i]} == "$START" ]] && begin=$i; done

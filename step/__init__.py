@@ -21,3 +21,15 @@ STEPS = [
     ("eval_seg_pass", "step.eval_seg"),
     ("make_report_pass", "step.make_report"),
 ]
+
+# The recipe's stages (script/generate_pseudo_mask.sh's START values) and the steps each runs, in order; --steps,
+# --start and --stop choose by these names or by step names (the flags without _pass).
+STAGES = {
+    "cam": ("train_cam", "make_cam", "eval_cam", "cam_to_ir_label"),
+    "amn": ("train_amn", "make_amn_cam", "eval_amn_cam", "amn_cam_to_ir_label"),
+    "irn": ("train_irn",),
+    "instances": ("make_ins_seg", "export_ins_coco", "eval_ins_seg"),
+    "masks": ("make_sem_seg", "eval_sem_seg"),
+    "seg": ("train_seg", "make_seg", "eval_seg"),
+    "report": ("make_report",),
+}

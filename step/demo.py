@@ -33,14 +33,10 @@ PRESET = dict(
     # as the square root of its steps, so the toy's 32x32 maps need about 16x fewer for the same reach.
     # With 2^8 the walk leaks through IRN's boundaries and the masks fall below the AMN maps.
     exp_times=4,
-    cam_weights_name="sess/demo/res50_cam.pth", amn_weights_name="sess/demo/res50_amn.pth",
-    irn_weights_name="sess/demo/res50_irn.pth",
     seg_depth=50, seg_crop_size=96, seg_batch_size=4, seg_iter_max=30, seg_lr=2e-4, seg_scales=(0.75, 1.0, 1.25),
-    seg_flip=False,
-    seg_weights_name="sess/demo/deeplabv2_resnet50_msc.pth", seg_out_dir="result/demo/seg",
-    result_dir="result/demo", cam_out_dir="result/demo/cam", ir_label_out_dir="result/demo/ir_label",
-    amn_cam_out_dir="result/demo/amn_cam", amn_ir_label_out_dir="result/demo/amn_ir_label",
-    sem_seg_out_dir="result/demo/sem_seg", ins_seg_out_dir="result/demo/ins_seg", log_name="result/demo/demo",
+    seg_flip=False, seg_weights_name="deeplabv2_resnet50_msc.pth",
+    # Everything the demo writes (weights, maps, masks, evals, report, run.log) goes under one folder.
+    work_dir="result/demo",
     report_images=6,
 )
 
@@ -75,14 +71,16 @@ def ensure_toy_coco(root: Path = COCO_ROOT) -> None:
         prepare.prepare(str(root), str(root / "meta"))
 
 
-def _data_paths(dataset: str) -> dict:
+def _data_paths(dataset: str, generate: bool = True) -> dict:
     if dataset == "voc12":
-        ensure_toy_dataset()
+        if generate:
+            ensure_toy_dataset()
         return dict(voc12_root=str(DATA_ROOT), train_list=str(META / "train.txt"), infer_list=str(META / "train.txt"),
                     val_list=str(META / "val.txt"), cls_labels=str(META / "cls_labels.npy"), chainer_eval_set="train",
                     seg_train_list=str(META / "train.txt"), seg_eval_list=str(META / "val.txt"))
     if dataset == "coco14":
-        ensure_toy_coco()
+        if generate:
+            ensure_toy_coco()
         meta = COCO_ROOT / "meta"
         return dict(coco14_root=str(COCO_ROOT), train_list=str(meta / "train14.txt"),
                     infer_list=str(meta / "train14.txt"), val_list=str(meta / "val14.txt"),
@@ -91,31 +89,35 @@ def _data_paths(dataset: str) -> dict:
     raise PipelineError(f"--demo runs on the toy voc12 or coco14 data, not on --dataset {dataset}")
 
 
-def configure(args, given: set[str] = frozenset()) -> None:
-    """Point every path at the toy data and apply the preset to the flags the user left alone;
-    with no --*_pass given, run every step."""
+def configure(args, given: set[str] = frozenset(), generate: bool = True) -> None:
+    """Point every path at the toy data (generating it unless ``generate`` is False) and apply the preset to the
+    flags the user left alone; with no step chosen, run every step."""
     refused = sorted(f for f in DATA_FLAGS if f in given)
     if refused:
         raise SystemExit(f"error: --demo uses its own toy data; drop --{', --'.join(refused)} (or run without "
                          "--demo on your data)")
     preset = dict(PRESET)
     if args.dataset != "voc12":
-        suffix = "_coco" if args.dataset == "coco14" else f"_{args.dataset}"
-        preset = {k: (v.replace("sess/demo", f"sess/demo{suffix}").replace("result/demo", f"result/demo{suffix}")
-                      if isinstance(v, str) else v) for k, v in preset.items()}
-    preset.update(_data_paths(args.dataset))
-    # AMN and the segmentation network start from the CAM network's backbone, the demo's stand-in for ImageNet
-    # weights; IRN's frozen backbone is AMN's, whose per-pixel training gives boundaries that CAM's features do
-    # not (masks 48.8 -> 54.7 on seed 0 of the earlier preset, the rest unchanged).
-    cam_weights = args.cam_weights_name if "cam_weights_name" in given else preset["cam_weights_name"]
-    amn_weights = args.amn_weights_name if "amn_weights_name" in given else preset["amn_weights_name"]
-    preset.update(amn_backbone_weights=cam_weights, irn_backbone_weights=amn_weights, seg_init_weights=cam_weights)
+        preset["work_dir"] = f"{PRESET['work_dir']}_{'coco' if args.dataset == 'coco14' else args.dataset}"
+    preset.update(_data_paths(args.dataset, generate))
     for k, v in preset.items():
         if k not in given:
             setattr(args, k, v)
-    if not any(getattr(args, flag) for flag, _ in STEPS):
+    chosen = args.steps or args.start or args.stop or any(getattr(args, flag) for flag, _ in STEPS)
+    if not chosen:
         for flag, _ in STEPS:
             setattr(args, flag, True)
+
+
+def link_backbones(args, given: set[str] = frozenset()) -> None:
+    """AMN and the segmentation network start from the CAM network's backbone, the demo's stand-in for ImageNet
+    weights; IRN's frozen backbone is AMN's, whose per-pixel training gives boundaries that CAM's features do
+    not (masks 48.8 -> 54.7 on seed 0 of an earlier preset, the rest unchanged). Called once the weight paths
+    are final (after --work_dir)."""
+    for flag, source in (("amn_backbone_weights", args.cam_weights_name), ("irn_backbone_weights", args.amn_weights_name),
+                         ("seg_init_weights", args.cam_weights_name)):
+        if flag not in given:
+            setattr(args, flag, source)
 
 
 def _load(result_dir: str, stage: str) -> dict | None:

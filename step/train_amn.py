@@ -131,6 +131,8 @@ def run(args) -> None:
         if val_names:
             miou = evaluate(model, args, device, val_names)
             print(f"[{ep + 1}/{args.amn_num_epoches}] AMN mIoU on {args.infer_list}: {100 * miou:.2f}")
+            return {"miou": miou}
+        return None
 
     training.fit(model, optimizer, loader, args.amn_num_epoches, args.amn_weights_name, args, device, "train_amn",
                  train_step, record, after_epoch)

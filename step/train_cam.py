@@ -56,5 +56,5 @@ def run(args) -> None:
         return loss, {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
 
     training.fit(model, optimizer, loader, args.cam_num_epoches, args.cam_weights_name, args, device, "train_cam",
-                 train_step, record, after_epoch=lambda ep: validate(model, val_loader, device))
+                 train_step, record, after_epoch=lambda ep: {"loss": validate(model, val_loader, device)})
     training.save_final(args.cam_weights_name, model)

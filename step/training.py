@@ -297,25 +297,58 @@ def _begin_training(model, optimizer, weights_name: str, args, device: torch.dev
     return start, net
 
 
+def run_metrics(args, desc: str):
+    """The training step's metrics writer: metrics.jsonl (and TensorBoard) in the run folder, rank 0 only."""
+    from misc.experiment import Metrics
+
+    folder = getattr(args, "work_dir", None) or getattr(args, "result_dir", None)
+    return Metrics(folder, desc, getattr(args, "log_every", 50), getattr(args, "tensorboard", False),
+                   enabled=distributed.is_main())
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """torch's peak allocation on CUDA, the process's peak resident size elsewhere."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _report(metrics, pbar, iteration: int, total: int, shown: dict, images: int, epoch: int | None,
+            device: torch.device) -> None:
+    line = metrics.iteration(iteration, total, shown, images * distributed.world_size(), epoch,
+                             peak_memory_mb(device))
+    if line:
+        pbar.write(line)
+
+
 def fit(model, optimizer, loader, epochs: int, weights_name: str, args, device: torch.device, desc: str,
         train_step, record: dict, after_epoch=None) -> None:
     """Resume if possible, then run ``train_step(net, pack) -> (loss, shown values)`` over the remaining
-    epochs; rank 0 saves a resumable checkpoint after each one. ``net`` is the DDP-wrapped model."""
+    epochs; rank 0 saves a resumable checkpoint after each one. ``net`` is the DDP-wrapped model.
+    ``after_epoch(epoch)`` may return validation scores, which go to the metrics."""
     from tqdm import tqdm
 
     start, net = _begin_training(model, optimizer, weights_name, args, device, record)
+    metrics = run_metrics(args, desc)
     for ep in range(start, epochs):
         loader.batch_sampler.set_epoch(ep)
         pbar = tqdm(loader, desc=f"{desc} {ep + 1}/{epochs}", dynamic_ncols=True, disable=not distributed.is_main())
-        for pack in pbar:
+        for i, pack in enumerate(pbar):
             loss, shown = train_step(net, pack)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             pbar.set_postfix({k: f"{v:.4f}" for k, v in shown.items()})
+            _report(metrics, pbar, ep * len(loader) + i + 1, epochs * len(loader), shown, len(pack["img"]), ep + 1,
+                    device)
         if after_epoch is not None and distributed.is_main():
-            after_epoch(ep)
+            scores = after_epoch(ep)
+            if scores:
+                metrics.validation((ep + 1) * len(loader), ep + 1, scores)
         distributed.save_on_master(save_resume, weights_name, model, optimizer, ep + 1, args, record)
+    metrics.close()
 
 
 def cycle_batches(loader: DataLoader, start: int = 0):
@@ -338,6 +371,7 @@ def fit_iterations(model, optimizer, loader, iter_max: int, iter_size: int, weig
     from tqdm import tqdm
 
     start, net = _begin_training(model, optimizer, weights_name, args, device, record)
+    metrics = run_metrics(args, desc)
     batches = cycle_batches(loader, start * iter_size)
     pbar = tqdm(range(start + 1, iter_max + 1), desc=desc, initial=start, total=iter_max, dynamic_ncols=True,
                 disable=not distributed.is_main())
@@ -346,16 +380,21 @@ def fit_iterations(model, optimizer, loader, iter_max: int, iter_size: int, weig
             before_step(iteration)
         optimizer.zero_grad()
         shown_sum: dict[str, float] = {}
+        images = 0
         for _ in range(iter_size):
-            loss, shown = train_step(net, next(batches))
+            pack = next(batches)
+            loss, shown = train_step(net, pack)
             (loss / iter_size).backward()
+            images += len(pack["img"])
             for k, v in shown.items():
                 shown_sum[k] = shown_sum.get(k, 0.0) + v / iter_size
         optimizer.step()
         pbar.set_postfix({k: f"{v:.4f}" for k, v in shown_sum.items()})
+        _report(metrics, pbar, iteration, iter_max, shown_sum, images, None, device)
         if iteration % save_every == 0 and iteration < iter_max:
             distributed.save_on_master(save_resume, weights_name, model, optimizer, iteration, args, record,
                                        "iteration")
+    metrics.close()
 
 
 def _save_final(weights_name: str, model) -> None:

@@ -194,3 +194,36 @@ def test_folder_pipeline_end_to_end_without_masks(toy, tmp_path, capsys):
     assert "eval_cam: dataset folder has no ground-truth masks" in out and "skipping the evaluation" in out
     assert not (tmp_path / "result" / "cam.json").exists()
     assert (tmp_path / "result" / "report" / "overlays").is_dir()
+
+
+def test_a_work_dir_run_leaves_its_settings_log_and_metrics(toy, tmp_path):
+    argv = pipeline_argv(toy, tmp_path, "--train_cam_pass", "True", "--make_cam_pass", "True", "--log_every", "1")
+    for flag in ("--cam_weights_name", "--cam_out_dir", "--result_dir", "--log_name"):  # leave them to --work_dir
+        i = argv.index(flag)
+        del argv[i:i + 2]
+    work = tmp_path / "exp"
+    run_sample.main([*argv, "--work_dir", str(work)])
+    assert (work / "res50_cam.pth").is_file() and len(list((work / "cam").glob("*.npz"))) == 16
+    log = (work / "run.log").read_text()
+    assert "\r" not in log and "=== make_cam" in log and "[train_cam] it 2/2" in log
+    assert log.count("train_cam 1/1: 100%") == 1  # the progress bar's final state, once
+    config = (work / "config.yaml").read_text()
+    assert f"cam_out_dir: {work / 'cam'}  # --work_dir" in config and "train_cam_pass: true  # command line" in config
+    records = [json.loads(x) for x in (work / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records if "loss" in r] == [1, 2] and any("val_loss" in r for r in records)
+    assert all(r["step"] == "train_cam" for r in records) and records[1]["images_per_s"] > 0
+    assert records[1]["lr"] > 0 and records[1]["eta_s"] == 0
+    assert not (work / ".lock").exists()
+
+
+def test_a_second_run_on_a_locked_work_dir_exits_at_once(toy, tmp_path, capsys):
+    import os
+    import socket
+
+    work = tmp_path / "exp"
+    work.mkdir()
+    (work / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "now"}))
+    with pytest.raises(SystemExit, match=f"{work} is in use by process {os.getpid()}"):
+        run_sample.main(pipeline_argv(toy, tmp_path, "--make_cam_pass", "True", "--work_dir", str(work),
+                                      "--result_dir", str(work)))
+    assert (work / ".lock").exists() and not (work / "cam").exists()

@@ -85,3 +85,65 @@ def test_a_step_run_alone_draws_what_it_draws_after_the_others(monkeypatch):
     in_pipeline, alone = draws[1], draws[2]
     assert torch.equal(in_pipeline, alone)
     assert torch.equal(alone, torch.rand(3, generator=torch.Generator().manual_seed(5)))
+
+
+def test_work_dir_holds_every_output_unless_a_path_is_given(tmp_path):
+    args = run_sample.configure(["--voc12_root", "v", "--work_dir", str(tmp_path / "exp"),
+                                 "--amn_cam_out_dir", "elsewhere/amn"])
+    exp = tmp_path / "exp"
+    assert args.cam_weights_name == str(exp / "res50_cam.pth") and args.cam_out_dir == str(exp / "cam")
+    assert args.result_dir == str(exp) and args.log_name == str(exp / "run")
+    assert args.seg_weights_name == str(exp / "deeplabv2_resnet101_msc.pth") and args.amn_cam_out_dir == "elsewhere/amn"
+    official = run_sample.configure(["--voc12_root", "v"])
+    assert official.cam_weights_name == "sess/res50_cam.pth" and official.cam_out_dir == "result/cam"
+
+
+def test_a_config_file_sets_flags_and_the_command_line_wins(tmp_path):
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text("dataset: coco14\ncoco14_root: c\ncam_scales: [1.0, 2.0]\nsem_seg_bg_thres: 0.3\namp: 'true'\n"
+                   "cam_num_epoches: 3\n")
+    args, origins = run_sample.resolve(["--config", str(cfg), "--cam_num_epoches", "7"])
+    assert args.dataset == "coco14" and args.cam_scales == [1.0, 2.0] and args.amp is True
+    assert args.sem_seg_bg_thres == 0.3  # beats COCO's own 0.22
+    assert args.cam_num_epoches == 7 and origins["cam_num_epoches"] == "command line"
+    assert origins["cam_scales"] == f"config {cfg}" and origins["train_list"] == "coco14 default"
+    cfg.write_text("cam_num_epochs: 3\n")
+    with pytest.raises(run_sample.PipelineError, match="unknown flag cam_num_epochs"):
+        run_sample.resolve(["--config", str(cfg), "--voc12_root", "v"])
+
+
+def test_shipped_configs_load(monkeypatch):
+    _no_toy(monkeypatch)
+    for name, root in (("voc12", ["--voc12_root", "v"]), ("coco14", ["--coco14_root", "c"]),
+                       ("folder", ["--folder_root", "f"]), ("demo", [])):
+        args = run_sample.configure(["--config", f"configs/{name}.yaml", *root])
+        assert args.dataset == ("voc12" if name == "demo" else name)
+    assert run_sample.configure(["--config", "configs/demo.yaml"]).cam_weights_name == "result/demo/res50_cam.pth"
+
+
+def test_print_config_shows_origins_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_sample.main(["--voc12_root", "v", "--work_dir", "exp", "--print_config", "--dataset", "voc12",
+                     "--cam_num_epoches", "2"])
+    out = capsys.readouterr().out
+    assert "cam_num_epoches: 2  # command line" in out and "cam_out_dir: exp/cam  # --work_dir" in out
+    assert "beta: 10  # default" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_steps_start_stop_and_bare_booleans():
+    args = run_sample.configure(["--voc12_root", "v", "--steps", "amn,make_sem_seg", "--amp", "--no_seg_crf"])
+    on = {flag[:-5] for flag, _ in run_sample.STEPS if getattr(args, flag)}
+    assert on == {"train_amn", "make_amn_cam", "eval_amn_cam", "amn_cam_to_ir_label", "make_sem_seg"}
+    assert args.amp is True and args.seg_crf is False
+    args = run_sample.configure(["--voc12_root", "v", "--start", "masks", "--stop", "seg"])
+    assert {f[:-5] for f, _ in run_sample.STEPS if getattr(args, f)} == {"make_sem_seg", "eval_sem_seg", "train_seg",
+                                                                          "make_seg", "eval_seg"}
+    with pytest.raises(run_sample.PipelineError, match="neither a stage"):
+        run_sample.configure(["--voc12_root", "v", "--steps", "cams"])
+
+
+def test_help_shows_dataset_defaults():
+    help_text = " ".join(run_sample.build_parser().format_help().split())
+    assert "coco14: coco14/train14.txt" in help_text and "folder: <folder_root>/train.txt" in help_text
+    assert "(coco14: 0.22)" in help_text
