@@ -55,7 +55,7 @@ STEP_HELP = {
     "eval_ins_seg_pass": "instance AP of the instance masks: VOC mAP at IoU 0.5 (SegmentationObject/ ground truth) "
                          "and COCO's mask AP (pycocotools; also on COCO)",
     "make_sem_seg_pass": "final masks of --infer_list by IRN's random walk into --sem_seg_out_dir",
-    "eval_sem_seg_pass": "mIoU of the final masks",
+    "eval_sem_seg_pass": "mIoU of the final masks, and over the sweep of --sem_seg_bg_thres (from --sem_seg_map_dir)",
     "train_seg_pass": "train the segmentation network (DeepLab-v2) on the final masks of --seg_train_list",
     "make_seg_pass": "its masks of --seg_eval_list (and --seg_test_list) before and after the CRF, into --seg_out_dir",
     "eval_seg_pass": "mIoU of the segmentation network on --seg_eval_list, before and after the CRF",
@@ -281,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="AMN seeds [amn_cam_to_ir_label, train_irn]")
     g.add_argument("--sem_seg_out_dir", default="result/sem_seg", type=str, help="final masks [make_sem_seg, "
                    "eval_sem_seg]")
+    g.add_argument("--sem_seg_map_dir", default="result/sem_seg_maps", type=str,
+                   help="walked stride-4 maps <id>.npz that make_sem_seg keeps for the threshold sweep of the final "
+                        "masks; none keeps none [make_sem_seg, eval_sem_seg]")
     g.add_argument("--ins_seg_out_dir", default="result/ins_seg", type=str,
                    help="instance masks <id>.npz [make_ins_seg, eval_ins_seg, make_report]")
     g.add_argument("--seg_out_dir", default="result/seg", type=str,
@@ -422,8 +425,8 @@ def _terminate(signum, frame):
 
 # Output flags that --work_dir moves into its folder (each keeps its file or folder name there).
 WORK_DIR_FLAGS = ("cam_weights_name", "amn_weights_name", "irn_weights_name", "seg_weights_name", "cam_out_dir",
-                  "ir_label_out_dir", "amn_cam_out_dir", "amn_ir_label_out_dir", "sem_seg_out_dir", "ins_seg_out_dir",
-                  "seg_out_dir")
+                  "ir_label_out_dir", "amn_cam_out_dir", "amn_ir_label_out_dir", "sem_seg_out_dir", "sem_seg_map_dir",
+                  "ins_seg_out_dir", "seg_out_dir")
 
 
 def read_config(parser: argparse.ArgumentParser, path: str) -> dict:

@@ -19,7 +19,7 @@ SEED_THRESHOLDS = {
 }
 
 _OUTPUT_FLAGS = ("cam_out_dir", "ir_label_out_dir", "amn_cam_out_dir", "amn_ir_label_out_dir", "sem_seg_out_dir",
-                 "ins_seg_out_dir", "seg_out_dir")
+                 "sem_seg_map_dir", "ins_seg_out_dir", "seg_out_dir")
 _WEIGHT_FLAGS = ("cam_weights_name", "amn_weights_name", "irn_weights_name", "seg_weights_name")
 
 

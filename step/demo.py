@@ -141,6 +141,10 @@ def print_summary(args, timings: dict[str, float]) -> None:
         best = f"{100 * sw['best_miou']:.1f} @ {sw['best_threshold']:.2f}" if sw else "-"
         width = f"{sw['width']:.2f}" if sw else "-"
         print(f"{stage:<10s} {at:>16s} {best:>18s} {width:>13s}")
+    if seg is not None:
+        print(f"note: the segmentation network trained {args.seg_iter_max} iterations of batch {args.seg_batch_size} "
+              "here, to show that the stage runs; the recipe trains 30,000 (VOC) or 100,000 (COCO) on a GPU, so "
+              "its toy score says nothing of what it reaches on real data")
     print(f"total time {sum(timings.values()):.0f}s: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()))
     report = Path(args.result_dir) / "report" / "summary.md"
     if report.is_file():

@@ -1,10 +1,38 @@
-"""mIoU, per-class IoU and error rates of the final pseudo masks."""
+"""mIoU, per-class IoU and error rates of the final pseudo masks, and, from the walked maps make_sem_seg keeps,
+their mIoU over the sweep of ``--sem_seg_bg_thres`` (as eval_cam sweeps the CAM threshold)."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from misc import evaluation
+from misc.fileio import load_arrays
 from step import stage
+from step.make_sem_seg_labels import keeps_maps, upsample_walk
+
+
+def walked_prediction_inputs(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, the best walked foreground score and its label (1..C), from a kept map file."""
+    data = load_arrays(path, ("keys", "maps", "size"))
+    size = tuple(int(v) for v in data["size"])
+    if len(data["keys"]) == 0:
+        return np.zeros(size, np.float32), np.zeros(size, np.int64)
+    up = upsample_walk(torch.from_numpy(data["maps"])[:, None], size).numpy()
+    return up.max(0), data["keys"][up.argmax(0)] + 1
+
+
+def sweep(args, spec, root, names: list[str]) -> dict | None:
+    """The threshold sweep of the walked maps, or None (with a message) where they were not kept."""
+    if not keeps_maps(args):
+        print("eval_sem_seg: --sem_seg_map_dir none: no threshold sweep of the final masks")
+        return None
+    made_by = stage.upstream_digest(args.sem_seg_map_dir, names, ".npz", "make_sem_seg")
+    total, _, thresholds, _ = stage.sweep_confusions(
+        names, lambda name: walked_prediction_inputs(Path(args.sem_seg_map_dir) / f"{name}.npz"), spec, root,
+        args.sweep_thresholds, args.sem_seg_bg_thres, "sweep sem_seg")
+    return {**stage.sweep_record(total, thresholds), "made_by": {str(args.sem_seg_map_dir): made_by}}
 
 
 def run(args) -> dict | None:
@@ -16,7 +44,12 @@ def run(args) -> dict | None:
     confusion, per_image = stage.score_masks(args.sem_seg_out_dir, names, spec, root, void_as_background=True)
     record = stage.evaluation_record(args, spec, root, "sem_seg", names, confusion, per_image)
     record.update(threshold=float(args.sem_seg_bg_thres), made_by={str(args.sem_seg_out_dir): made_by})
-    print(evaluation.format_summary(record))
+    swept = sweep(args, spec, root, names)
+    if swept is not None:
+        record["sweep"] = swept
+        stage.print_sweep("sem_seg", record)
+    else:
+        print(evaluation.format_summary(record))
     rate = lambda k: "n/a" if record[k] is None else f"{record[k]:.4f}"  # noqa: E731
     print(f"background fp {rate('bg_fp')} fn {rate('bg_fn')}; foreground mean fp {rate('fg_fp')} fn {rate('fg_fn')}")
     evaluation.write_json(Path(args.result_dir) / "sem_seg.json", record)

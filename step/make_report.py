@@ -12,7 +12,7 @@ from PIL import Image
 
 from misc import evaluation
 from misc.fileio import atomic_open, cam_path, load_cam, load_png
-from step import datasets
+from step import datasets, report_html
 from voc12 import dataloader as vocdata
 
 STAGES = {"cam": "CAM", "amn_cam": "AMN CAM", "sem_seg": "final mask", "seg": "segmentation net",
@@ -54,8 +54,14 @@ def plot_threshold_curve(records: dict, path: Path) -> None:
         ax.plot(sw["thresholds"], [100 * m for m in sw["miou"]], color=colour, label=STAGES[stage])
         ax.plot([rec["threshold"]], [100 * rec["miou"]], "o", color=colour)
         ax.axvspan(sw["low"], sw["high"], color=colour, alpha=0.12)
-    if "sem_seg" in records:
-        ax.axhline(100 * records["sem_seg"]["miou"], color="tab:green", ls="--", label="final mask")
+    sem_seg = records.get("sem_seg")
+    if sem_seg is not None and sem_seg.get("sweep"):
+        sw = sem_seg["sweep"]
+        ax.plot(sw["thresholds"], [100 * m for m in sw["miou"]], color="tab:green", label="final mask")
+        ax.plot([sem_seg["threshold"]], [100 * sem_seg["miou"]], "o", color="tab:green")
+        ax.axvspan(sw["low"], sw["high"], color="tab:green", alpha=0.12)
+    elif sem_seg is not None:
+        ax.axhline(100 * sem_seg["miou"], color="tab:green", ls="--", label="final mask")
     ax.set_xlabel("background threshold\n(dots: default thresholds; bands: within 1 point of the best)")
     ax.set_ylabel("mIoU (%)")
     ax.set_title("mIoU against the background threshold", fontsize=12)
@@ -295,6 +301,9 @@ def run(args) -> Path:
                                                  "instances": ins, "flooding_classes": floods,
                                                  "warnings": regressions(records)})
     write_overlays(args, names, out / "overlays")
-    write_instance_overlays(args, names, out / "instances")
-    print(f"make_report: wrote {out}")
+    instance_rows = write_instance_overlays(args, names, out / "instances")
+    page = report_html.page_data(args, spec, root, {**records, **({"ins_seg": ins} if ins else {})}, names,
+                                 instance_rows)
+    report_html.write(out / "report.html", page)
+    print(f"make_report: wrote {out} (open {out / 'report.html'})")
     return out

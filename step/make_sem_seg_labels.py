@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -11,7 +12,7 @@ from tqdm import tqdm
 
 from step import stage
 from misc import indexing, torchutils
-from misc.fileio import cam_path, load_cam, load_state_dict, save_png
+from misc.fileio import cam_path, load_cam, load_state_dict, save_arrays, save_png
 from misc.provenance import file_digest
 from net import resnet50_irn
 from step import training
@@ -20,18 +21,32 @@ from voc12 import dataloader as vocdata
 
 def cams_to_mask(cams: np.ndarray, keys: np.ndarray, edge: torch.Tensor, size, args) -> np.ndarray:
     """Random walk of ``cams`` (C, h, w at stride 4) on ``edge``; returns the VOC label map at ``size``."""
+    return cams_to_mask_and_maps(cams, keys, edge, size, args)[0]
+
+
+def cams_to_mask_and_maps(cams: np.ndarray, keys: np.ndarray, edge: torch.Tensor, size,
+                          args) -> tuple[np.ndarray, np.ndarray]:
+    """The VOC label map at ``size`` and the walked stride-4 maps (C, h, w) float32, divided by the maximum of
+    their upsampled crop, so a background threshold applies to their upsampled values directly."""
     keys = np.pad(keys + 1, (1, 0))
     if len(keys) == 1:
-        return np.zeros(tuple(size), np.uint8)
+        return np.zeros(tuple(size), np.uint8), np.zeros((0,) + tuple(cams.shape[1:]), np.float32)
     x = torch.from_numpy(np.power(cams, args.sem_seg_power)).to(edge.device)
     rw = indexing.propagate_to_edge(x, edge, beta=args.beta, exp_times=args.exp_times, radius=5)
-    return keys[walked_to_labels(rw, size, args.sem_seg_bg_thres)].astype(np.uint8)
+    mask = keys[walked_to_labels(rw, size, args.sem_seg_bg_thres)].astype(np.uint8)
+    peak = torch.max(upsample_walk(rw, size))
+    return mask, (rw[:, 0] / peak).cpu().numpy().astype(np.float32)
+
+
+def upsample_walk(rw: torch.Tensor, size) -> torch.Tensor:
+    """Walked stride-4 maps (C, 1, h, w) upsampled x4 and cropped to ``size``: (C, H, W)."""
+    return F.interpolate(rw, scale_factor=4, mode="bilinear", align_corners=False)[..., 0, :size[0], :size[1]]
 
 
 def walked_to_labels(rw: torch.Tensor, size, bg_thres: float) -> np.ndarray:
     """Index into ``[background, *keys]`` of walked stride-4 maps ``rw`` (C, 1, h, w): upsampled x4, divided by
     their maximum, the background at ``bg_thres``."""
-    rw_up = F.interpolate(rw, scale_factor=4, mode="bilinear", align_corners=False)[..., 0, :size[0], :size[1]]
+    rw_up = upsample_walk(rw, size)
     rw_up = rw_up / torch.max(rw_up)
     rw_up_bg = F.pad(rw_up, (0, 0, 0, 0, 1, 0), value=bg_thres)
     return torch.argmax(rw_up_bg, dim=0).cpu().numpy()
@@ -50,18 +65,27 @@ def irn_outputs(process_id, device, shard, build_model, args, n_devices, desc: s
             yield pack, edge.float(), dp.float()
 
 
-def _work(process_id, device, shard, build_model, args, cam_dir, n_devices, digest) -> None:
+def _work(process_id, device, shard, build_model, args, cam_dir, n_devices, digests) -> None:
+    mask_digest, map_digest = digests
     for pack, edge, _ in irn_outputs(process_id, device, shard, build_model, args, n_devices, "make_sem_seg"):
         with torch.inference_mode():
             cam = load_cam(cam_path(cam_dir, pack["name"]))
-            mask = cams_to_mask(cam["cam"], cam["keys"], edge, pack["size"], args)
-            save_png(stage.png_path(args.sem_seg_out_dir, pack["name"]), mask, record=digest)
+            mask, maps = cams_to_mask_and_maps(cam["cam"], cam["keys"], edge, pack["size"], args)
+            save_png(stage.png_path(args.sem_seg_out_dir, pack["name"]), mask, record=mask_digest)
+            if map_digest is not None:
+                save_arrays(Path(args.sem_seg_map_dir) / f"{pack['name']}.npz", record=map_digest,
+                            keys=cam["keys"], maps=maps, size=np.asarray(pack["size"]))
 
 
 def run_irn_step(args, step: str, out_dir: str, suffix: str, names, root, spec, checkpoint, record: dict,
-                 work, *work_args) -> None:
-    """Plan the outputs of an IRN inference step, then run ``work`` on this rank's pending images."""
+                 work, *work_args, extra: tuple | None = None) -> None:
+    """Plan the outputs of an IRN inference step, then run ``work`` on this rank's pending images. ``extra``,
+    ``(folder, suffix, record)``, is a second output of every image: ``work`` then gets both digests."""
     folder, todo = stage.plan_outputs(step, out_dir, names, suffix, record, args.overwrite)
+    digest = folder.digest
+    if extra is not None:
+        extra_folder, extra_todo = stage.plan_outputs(step, extra[0], names, extra[1], extra[2], args.overwrite)
+        todo, digest = sorted(set(todo) | set(extra_todo)), (folder.digest, extra_folder.digest)
     todo = torchutils.rank_share(todo)
     if not todo:
         return
@@ -70,7 +94,7 @@ def run_irn_step(args, step: str, out_dir: str, suffix: str, names, root, spec, 
     devices = torchutils.inference_devices(args.device)
     build = functools.partial(build_model, args.irn_crop_size, str(checkpoint))
     torchutils.run_on_devices(work, dataset, devices, torchutils.WorkerSetup.from_args(args), build, args,
-                              *work_args, len(devices), folder.digest)
+                              *work_args, len(devices), digest)
 
 
 def build_model(crop_size: int, checkpoint: str) -> resnet50_irn.EdgeDisplacement:
@@ -97,5 +121,16 @@ def run(args) -> None:
               "sem_seg_bg_thres": args.sem_seg_bg_thres, "sem_seg_power": args.sem_seg_power,
               "upstream": {str(cam_dir): upstream}}
     print(f"make_sem_seg: random walk of {cam_dir}")
-    run_irn_step(args, "make_sem_seg", args.sem_seg_out_dir, ".png", names, root, spec, checkpoint, record, _work,
-                 cam_dir)
+    keep = keeps_maps(args)
+    extra = (args.sem_seg_map_dir, ".npz", {**record, "step": "make_sem_seg maps"}) if keep else None
+    run_irn_step(args, "make_sem_seg", args.sem_seg_out_dir, ".png", names, root, spec, checkpoint, record,
+                 _work if keep else _work_masks_only, cam_dir, extra=extra)
+
+
+def keeps_maps(args) -> bool:
+    """Whether make_sem_seg keeps the walked maps (for eval_sem_seg's threshold sweep)."""
+    return str(getattr(args, "sem_seg_map_dir", None) or "none").lower() != "none"
+
+
+def _work_masks_only(process_id, device, shard, build_model, args, cam_dir, n_devices, digest) -> None:
+    _work(process_id, device, shard, build_model, args, cam_dir, n_devices, (digest, None))

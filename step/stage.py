@@ -260,26 +260,41 @@ def run_eval(args, cam_dir: str, stage: str, default_thres: float) -> dict | Non
         return None
     spec, root, names = targets
     made_by = upstream_digest(cam_dir, names, ".npz", f"make_{stage}")
-    n_class = spec.n_classes + 1
-    thresholds = np.asarray(args.sweep_thresholds, np.float64)
-    all_t = np.unique(np.append(thresholds, default_thres))
-    total = np.zeros((len(all_t), n_class, n_class), np.int64)
-    per_image = []
-    k_def = int(np.searchsorted(all_t, default_thres))
-    for name in tqdm(names, desc=f"eval {stage}", dynamic_ncols=True):
-        fg_max, fg_label = cam_prediction_inputs(load_cam(cam_path(cam_dir, name)))
-        gt = load_png(spec.gt_path(root, name))
-        conf = threshold_confusions(fg_max, fg_label, gt, all_t, n_class)
-        total += conf
-        per_image.append((name, evaluation.mean_iou(evaluation.iou_from_confusion(conf[k_def]))))
-    sweep = [evaluation.mean_iou(evaluation.iou_from_confusion(c)) for c in total]
+    total, per_image, all_t, k_def = sweep_confusions(
+        names, lambda name: cam_prediction_inputs(load_cam(cam_path(cam_dir, name))), spec, root,
+        args.sweep_thresholds, default_thres, f"eval {stage}")
     record = evaluation_record(args, spec, root, stage, names, total[k_def], per_image)
-    record.update(threshold=float(default_thres), made_by={str(cam_dir): made_by})
-    record["sweep"] = {"thresholds": [float(t) for t in all_t], "miou": sweep,
-                       **evaluation.robust_interval(all_t, sweep)}
+    record.update(threshold=float(default_thres), made_by={str(cam_dir): made_by},
+                  sweep=sweep_record(total, all_t))
     print_sweep(stage, record)
     evaluation.write_json(Path(args.result_dir) / f"{stage}.json", record)
     return record
+
+
+def sweep_confusions(names: Sequence[str], inputs: Callable[[str], tuple[np.ndarray, np.ndarray]],
+                     spec: vocdata.DatasetSpec, root: Path, thresholds, default_thres: float, desc: str):
+    """Confusions of every image at every background threshold (and the default one): (T, n, n) summed, each
+    image's mIoU at the default, the sorted thresholds and the default's index. ``inputs(name)`` gives an
+    image's best foreground score and its label per pixel."""
+    n_class = spec.n_classes + 1
+    all_t = np.unique(np.append(np.asarray(thresholds, np.float64), default_thres))
+    total = np.zeros((len(all_t), n_class, n_class), np.int64)
+    per_image = []
+    k_def = int(np.searchsorted(all_t, default_thres))
+    for name in tqdm(names, desc=desc, dynamic_ncols=True):
+        fg_max, fg_label = inputs(name)
+        conf = threshold_confusions(fg_max, fg_label, load_png(spec.gt_path(root, name)), all_t, n_class)
+        total += conf
+        per_image.append((name, evaluation.mean_iou(evaluation.iou_from_confusion(conf[k_def]))))
+    return total, per_image, all_t, k_def
+
+
+def sweep_record(total: np.ndarray, thresholds: np.ndarray) -> dict:
+    """The sweep of an eval record: mIoU per threshold and the robust interval."""
+    ious = [evaluation.iou_from_confusion(c) for c in total]
+    sweep = [evaluation.mean_iou(iou) for iou in ious]
+    return {"thresholds": [float(t) for t in thresholds], "miou": sweep, **evaluation.robust_interval(thresholds, sweep),
+            "per_class": [[evaluation.nan_to_none(v) for v in iou] for iou in ious]}
 
 
 def score_masks(folder: str | os.PathLike, names: Sequence[str], spec: vocdata.DatasetSpec, root: Path,
@@ -304,7 +319,7 @@ def evaluation_record(args, spec: vocdata.DatasetSpec, root: Path, stage: str, n
     worst = sorted((x for x in per_image if np.isfinite(x[1])), key=lambda x: x[1])[:10]
     return {"stage": stage, "dataset": spec.name, "eval_set": args.chainer_eval_set, "n_images": len(names),
             "ground_truth": spec.gt_location(root),
-            **evaluation.summarize(confusion, spec.class_names),
+            **evaluation.summarize(confusion, spec.class_names), "confusion": confusion.tolist(),
             "worst_images": [{"name": n, "miou": v} for n, v in worst]}
 
 

@@ -29,6 +29,7 @@ def _argv(toy, base, out, init, *extra):
                          "--irn_backbone_weights", init, "--seg_init_weights", init, "--amn_eval_every_epoch", "False",
                          *extra)
     for flag, sub in (("--cam_out_dir", "cam"), ("--amn_cam_out_dir", "amn_cam"), ("--sem_seg_out_dir", "sem_seg"),
+                      ("--sem_seg_map_dir", "sem_seg_maps"),
                       ("--ins_seg_out_dir", "ins_seg"), ("--seg_out_dir", "seg"), ("--result_dir", "")):
         argv[argv.index(flag) + 1] = str(out / sub)
     return argv

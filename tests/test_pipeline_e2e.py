@@ -31,11 +31,16 @@ def test_every_step_runs_and_writes_its_outputs(toy, tmp_path):
         assert rec["n_images"] == 16 and 0 <= rec["miou"] <= 1
         assert set(rec) >= {"eval_set", "ground_truth", "per_class_iou", "bg_fp", "bg_fn", "fg_fp", "fg_fn"}
     assert len(json.loads((res / "cam.json").read_text())["sweep"]["miou"]) == 61
+    masks = json.loads((res / "sem_seg.json").read_text())
+    swept = dict(zip(masks["sweep"]["thresholds"], masks["sweep"]["miou"]))
+    assert len(swept) == 61 and abs(swept[0.25] - masks["miou"]) < 0.01  # the kept maps reproduce the masks
     report = res / "report"
     assert Image.open(report / "threshold_curve.png").size == (640, 400)
     rows = sorted((report / "overlays").glob("*.png"))
     assert len(rows) == 3 and Image.open(rows[0]).size == (6 * 160, 160 + 18)
     assert "Threshold-robustness report" in (report / "summary.md").read_text()
+    page = (report / "report.html").read_text()
+    assert 'id="threshold"' in page and '"sem_seg": {"miou"' in page and '"per_class": [[' in page
     assert (tmp_path / "sess" / "res50_irn.pth").is_file() and not (tmp_path / "sess" / "res50_irn.pth.resume").exists()
     with np.load(res / "ins_seg" / f"{names[0]}.npz", allow_pickle=False) as ins:
         k = len(ins["score"])
