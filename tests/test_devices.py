@@ -63,7 +63,8 @@ def test_two_listed_cpu_workers_write_what_one_process_writes(toy, trained, tmp_
     lists = ("--train_list", str(names), "--infer_list", str(names), "--amn_dropout_at_inference", "True")
     one = _outputs(_make(toy, trained, tmp_path / "one", *lists))
     two = _outputs(_make(toy, trained, tmp_path / "two", *lists, "--device", "cpu,cpu"))
-    assert set(one) == set(two) and len(one) == 4 * 6 + 3 * 4  # cam, amn_cam, ins_seg, sem_seg; seg logit/raw/crf
+    # cam, amn_cam, ins_seg, sem_seg, sem_seg_maps; seg logit/raw/crf
+    assert set(one) == set(two) and len(one) == 5 * 6 + 3 * 4
     for rel, arrays in one.items():
         for key, value in arrays.items():
             np.testing.assert_array_equal(two[rel][key], value, err_msg=f"{rel}:{key}")
