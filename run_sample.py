@@ -333,11 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _bare_and_negated_booleans(p: argparse.ArgumentParser) -> None:
-    """Every ``--flag True/False`` also takes ``--flag`` alone and ``--no_flag``."""
+    """Every ``--flag True/False`` also takes ``--flag`` alone and ``--no_flag`` (or ``--no-flag``)."""
     for action in list(p._actions):
         if action.type is pyutils.str2bool:
             action.nargs, action.const = "?", True
-            p.add_argument(f"--no_{action.dest}", dest=action.dest, action="store_false", help=argparse.SUPPRESS)
+            p.add_argument(f"--no_{action.dest}", f"--no-{action.dest}", dest=action.dest, action="store_false",
+                           help=argparse.SUPPRESS)
 
 
 def _show_dataset_defaults(p: argparse.ArgumentParser) -> None:

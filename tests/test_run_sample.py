@@ -136,6 +136,7 @@ def test_steps_start_stop_and_bare_booleans():
     on = {flag[:-5] for flag, _ in run_sample.STEPS if getattr(args, flag)}
     assert on == {"train_amn", "make_amn_cam", "eval_amn_cam", "amn_cam_to_ir_label", "make_sem_seg"}
     assert args.amp is True and args.seg_crf is False
+    assert run_sample.configure(["--voc12_root", "v", "--no-amn_eval_every_epoch"]).amn_eval_every_epoch is False
     args = run_sample.configure(["--voc12_root", "v", "--start", "masks", "--stop", "seg"])
     assert {f[:-5] for f, _ in run_sample.STEPS if getattr(args, f)} == {"make_sem_seg", "eval_sem_seg", "train_seg",
                                                                           "make_seg", "eval_seg"}
