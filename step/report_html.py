@@ -82,6 +82,21 @@ def image_row(args, spec, root, name: str, palette: np.ndarray) -> dict:
     return row
 
 
+def segmentation_row(args, spec, root, name: str, palette: np.ndarray) -> dict:
+    """One row of the segmentation network's browser (its own eval list): image, ground truth, raw and CRF masks."""
+    from voc12 import dataloader as vocdata
+
+    img = vocdata.read_image(spec.image_path(root, name))
+    size = thumb_size(*img.shape[:2])
+    row = {"name": name, "width": size[0], "height": size[1],
+           "image": data_uri(_resize(img, size, nearest=False), "JPEG")}
+    for key, path in (("gt", spec.gt_path(root, name)), ("raw", Path(args.seg_out_dir) / "eval" / "raw" / f"{name}.png"),
+                      ("crf", Path(args.seg_out_dir) / "eval" / "crf" / f"{name}.png")):
+        if path.is_file():
+            row[key] = data_uri(_resize(load_png(path), size, nearest=True), palette=palette)
+    return row
+
+
 def browser_names(records: dict, names: list[str], limit: int) -> list[str]:
     """Worst images first (by the final masks' per-image mIoU, else AMN's or CAM's), then the list's order."""
     for stage in ("sem_seg", "amn_cam", "cam"):
@@ -113,7 +128,9 @@ def page_data(args, spec, root, records: dict, names: list[str], instances: list
     folder = Path(getattr(args, "work_dir", None) or args.result_dir)
     meta = Path(f"{args.seg_weights_name}.json")
     seg_iterations = json.loads(meta.read_text()).get("iterations") if meta.is_file() and "seg" in records else None
-    return {"seg_iterations": seg_iterations,"records": {k: {key: v.get(key) for key in ("miou", "threshold", "sweep", "per_class_iou", "eval_set",
+    seg_names = [w["name"] for w in records.get("seg", {}).get("worst_images", [])][:args.report_images]
+    return {"seg_iterations": seg_iterations,
+            "seg_rows": [segmentation_row(args, spec, root, n, palette) for n in seg_names],"records": {k: {key: v.get(key) for key in ("miou", "threshold", "sweep", "per_class_iou", "eval_set",
                                                          "n_images", "confusion", "map", "coco")}
                         for k, v in records.items()},
             "classes": classes, "palette": palette[:len(classes)].tolist(), "rows": rows,
@@ -149,6 +166,7 @@ canvas,img{image-rendering:auto}.legend span{display:inline-block;margin:0 8px 4
 thresholds within 1 point of the best (the robustness the paper is about); the grey line: the slider.</p>
 <div id="curves"></div><h3>Per class</h3><select id="cls"></select><div id="classcurves"></div>
 <h2>Images (worst first)</h2><div class="legend" id="legend"></div><div id="rows"></div>
+<h2>Segmentation network on its own list (worst first)</h2><div id="segrows"></div>
 <h2>Confusion of the final masks</h2><p>rows: ground truth, columns: prediction, % of the row.</p>
 <div id="confusion"></div><h2>Training curves</h2><div id="training"></div>
 <h2>Instances</h2><div id="instances"></div>
@@ -238,6 +256,16 @@ function rows() {
     box.appendChild(div);
   });
 }
+function segRows() {
+  const box = document.getElementById("segrows");
+  if (!D.seg_rows || !D.seg_rows.length) { box.textContent = "no segmentation network results yet"; return; }
+  for (const r of D.seg_rows) {
+    const div = el("div", {className: "row"}); div.appendChild(el("div", {}, r.name));
+    for (const [k, cap] of [["image", "image"], ["gt", "ground truth"], ["raw", "segmentation net"], ["crf", "+ CRF"]])
+      if (r[k]) { const f = el("figure"); f.appendChild(el("img", {src: r[k], width: r.width, height: r.height})); f.appendChild(el("figcaption", {}, cap)); div.appendChild(f); }
+    box.appendChild(div);
+  }
+}
 function confusion() {
   const r = D.records.sem_seg; if (!r || !r.confusion) return;
   const t = el("table"), head = el("tr"); head.appendChild(el("th", {}, "gt \\\\ pred"));
@@ -267,7 +295,7 @@ function setThreshold(t) {
   document.querySelectorAll("line.cursor").forEach(l => { const x = +l.dataset.x0 + +l.dataset.w * t / +l.dataset.xmax; l.setAttribute("x1", x); l.setAttribute("x2", x); });
   drawMasks(t);
 }
-stages(); curves(); rows(); confusion(); training(); instances();
+stages(); curves(); rows(); segRows(); confusion(); training(); instances();
 const fromHash = /t=([0-9.]+)/.exec(location.hash);
 setThreshold(fromHash ? parseFloat(fromHash[1]) : 0.25);
 document.getElementById("threshold").addEventListener("input", e => { setThreshold(parseFloat(e.target.value)); history.replaceState(null, "", "#t=" + e.target.value); });

@@ -51,4 +51,4 @@ def test_the_slider_shows_each_stage_at_the_threshold_of_the_url(tmp_path, t):
         expected = 100 * sweep["miou"][sweep["thresholds"].index(float(t))]
         assert f'id="miou-{stage}">{expected:.1f}<' in dom
     assert 'id="miou-sem_seg"' not in dom  # no sweep, no slider value
-    assert "train_cam" in dom and ">gt \\ pred<" in dom
+    assert "train_cam" in dom and ">gt \\ pred<" in dom and "no segmentation network results yet" in dom
