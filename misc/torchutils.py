@@ -273,4 +273,3 @@ def image_seed(seed: int, name: str) -> int:
 def worker_count(requested: int, n_devices: int) -> int:
     """DataLoader workers per inference process."""
     return max(requested // max(n_devices, 1), 0)
-

@@ -8,35 +8,45 @@ import numpy as np
 from tqdm import tqdm
 
 from misc import coco_format, evaluation, instances
-from misc.fileio import cam_path, load_png
+from misc.fileio import cam_path
 from step import stage
-from step.instances_coco import ground_truth_file, load_instances, pseudo_label_file
+from step.instances_coco import (categories_of, ground_truth_annotations, ground_truth_file, load_instances,
+                                 prediction_annotations, voc_ground_truth)
 
 IOU_THRESHOLD = 0.5
 
 
-def voc_ap(spec, root: Path, names: list[str], ins_dir: str) -> dict:
-    """chainercv's VOC instance AP at IoU 0.5 over ``names``: ``map`` and per-class ``ap``."""
+def load_all(spec, root: Path, names: list[str], ins_dir: str, voc_layout: bool) -> tuple[list, list]:
+    """Every image's instance file and, with VOC's PNGs, its ground-truth (masks, 0-based labels): read once."""
     preds, gts = [], []
     for name in tqdm(names, desc="eval ins_seg", dynamic_ncols=True):
-        p = load_instances(cam_path(ins_dir, name))
-        preds.append((p["mask"], p["class"] - 1, p["score"]))
-        gts.append(instances.instances_from_voc_pngs(load_png(spec.gt_path(root, name)),
-                                                     load_png(spec.instance_path(root, name))))
-    result = instances.eval_instance_segmentation_voc([p[0] for p in preds], [p[1] for p in preds],
-                                                      [p[2] for p in preds], [g[0] for g in gts], [g[1] for g in gts],
-                                                      iou_thresh=IOU_THRESHOLD)
+        preds.append(load_instances(cam_path(ins_dir, name)))
+        gts.append(voc_ground_truth(spec, root, name) if voc_layout else None)
+    return preds, gts
+
+
+def voc_ap(spec, preds: list, gts: list) -> dict:
+    """chainercv's VOC instance AP at IoU 0.5: ``map`` and per-class ``ap``."""
+    result = instances.eval_instance_segmentation_voc([p["mask"] for p in preds], [p["class"] - 1 for p in preds],
+                                                      [p["score"] for p in preds], [g[0] for g in gts],
+                                                      [g[1] for g in gts], iou_thresh=IOU_THRESHOLD)
     ap = np.full(spec.n_classes, np.nan)
     ap[:len(result["ap"])] = result["ap"][:spec.n_classes]
     return {"iou_threshold": IOU_THRESHOLD, "map": evaluation.nan_to_none(result["map"]),
             "ap": {c: evaluation.nan_to_none(v) for c, v in zip(spec.class_names, ap)}}
 
 
-def coco_ap(spec, root: Path, names: list[str], ins_dir: str) -> dict:
-    """COCO's mask AP of the instance masks of ``names`` against their instance ground truth."""
-    gt = ground_truth_file(spec, root, names)
-    predictions = pseudo_label_file(spec, root, names, ins_dir)
-    return coco_format.coco_ap(gt, predictions["annotations"])
+def coco_ap(spec, root: Path, names: list[str], preds: list, gts: list) -> dict:
+    """COCO's mask AP of the instance masks against the ground truth (VOC's PNGs as loaded, else COCO's JSON)."""
+    ids = [coco_format.image_id(n) for n in names]
+    if gts[0] is None:
+        gt = ground_truth_file(spec, root, names)
+    else:
+        images = [coco_format.image_entry(n, spec.image_file_name(root, n), *g[0].shape[1:]) for n, g in zip(names, gts)]
+        annotations = [a for i, g in zip(ids, gts) for a in ground_truth_annotations(spec, *g, i)]
+        gt = coco_format.instances_file(images, annotations, categories_of(spec))
+    detections = [a for i, p in zip(ids, preds) for a in prediction_annotations(spec, p, i)]
+    return coco_format.coco_ap(gt, detections)
 
 
 def _pct(value) -> str:
@@ -55,10 +65,10 @@ def run(args) -> dict | None:
             raise stage.PipelineError(f"{len(missing)} evaluated images have no "
                                       f"{spec.instance_path(root, missing[0])}; pick another --chainer_eval_set")
     made_by = stage.upstream_digest(args.ins_seg_out_dir, names, ".npz", "make_ins_seg")
+    preds, gts = load_all(spec, root, names, args.ins_seg_out_dir, voc_layout)
     record = {"stage": "ins_seg", "dataset": spec.name, "eval_set": args.chainer_eval_set, "n_images": len(names),
-              **(voc_ap(spec, root, names, args.ins_seg_out_dir) if voc_layout else
-                 {"iou_threshold": IOU_THRESHOLD, "map": None, "ap": {}}),
-              "coco": coco_ap(spec, root, names, args.ins_seg_out_dir),
+              **(voc_ap(spec, preds, gts) if voc_layout else {"iou_threshold": IOU_THRESHOLD, "map": None, "ap": {}}),
+              "coco": coco_ap(spec, root, names, preds, gts),
               "made_by": {str(args.ins_seg_out_dir): made_by}}
     coco = record["coco"]
     print(f"eval_ins_seg: over {len(names)} images, VOC mAP@0.5 {_pct(record['map'])}; COCO mask AP "

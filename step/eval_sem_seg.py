@@ -18,9 +18,10 @@ def walked_prediction_inputs(path: Path) -> tuple[np.ndarray, np.ndarray]:
     data = load_arrays(path, ("keys", "maps", "size"))
     size = tuple(int(v) for v in data["size"])
     if len(data["keys"]) == 0:
-        return np.zeros(size, np.float32), np.zeros(size, np.int64)
-    up = upsample_walk(torch.from_numpy(data["maps"])[:, None], size).numpy()
-    return up.max(0), data["keys"][up.argmax(0)] + 1
+        upsampled = np.zeros((0,) + size, np.float32)
+    else:
+        upsampled = upsample_walk(torch.from_numpy(data["maps"])[:, None], size).numpy()
+    return stage.cam_prediction_inputs({"high_res": upsampled, "keys": data["keys"]})
 
 
 def sweep(args, spec, root, names: list[str]) -> dict | None:

@@ -27,6 +27,20 @@ def load_instances(path: Path) -> dict[str, np.ndarray]:
         raise PipelineError(f"instance file {path} is corrupt ({err}); rerun make_ins_seg") from err
 
 
+def prediction_annotations(spec: DatasetSpec, det: dict[str, np.ndarray], image: int, min_score: float = 0.0,
+                           min_area: int = 0) -> list[dict]:
+    """One image's make_ins_seg instances as scored annotations, without those scoring below ``min_score`` or
+    smaller than ``min_area`` pixels."""
+    return [coco_format.mask_annotation(mask, spec.category_ids[int(cls) - 1], image, 0, float(score))
+            for mask, cls, score in zip(det["mask"], det["class"], det["score"])
+            if score >= min_score and mask.sum() >= min_area]
+
+
+def ground_truth_annotations(spec: DatasetSpec, masks: np.ndarray, labels: np.ndarray, image: int) -> list[dict]:
+    """One image's ground-truth instances (masks and 0-based labels) as annotations."""
+    return [coco_format.mask_annotation(m, spec.category_ids[int(c)], image, 0) for m, c in zip(masks, labels)]
+
+
 def pseudo_label_file(spec: DatasetSpec, root: Path, names: Sequence[str], ins_dir: str | Path,
                       min_score: float = 0.0, min_area: int = 0, info: dict | None = None) -> dict:
     """The instance pseudo labels of ``names`` as a COCO instances file; fragments scoring below
@@ -34,14 +48,15 @@ def pseudo_label_file(spec: DatasetSpec, root: Path, names: Sequence[str], ins_d
     images, annotations = [], []
     for name in tqdm(names, desc="export ins_seg", dynamic_ncols=True):
         det = load_instances(cam_path(ins_dir, name))
-        h, w = det["mask"].shape[1:]
-        images.append(coco_format.image_entry(name, spec.image_file_name(root, name), h, w))
-        for mask, cls, score in zip(det["mask"], det["class"], det["score"]):
-            if score < min_score or mask.sum() < min_area:
-                continue
-            annotations.append(coco_format.mask_annotation(mask, spec.category_ids[int(cls) - 1],
-                                                           images[-1]["id"], 0, float(score)))
-    return coco_format.instances_file(images, annotations, _categories(spec), info)
+        images.append(coco_format.image_entry(name, spec.image_file_name(root, name), *det["mask"].shape[1:]))
+        annotations += prediction_annotations(spec, det, images[-1]["id"], min_score, min_area)
+    return coco_format.instances_file(images, annotations, categories_of(spec), info)
+
+
+def voc_ground_truth(spec: DatasetSpec, root: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """An image's VOC instances: (R, H, W) masks and 0-based labels from its object and class PNGs."""
+    return instances.instances_from_voc_pngs(load_png(spec.gt_path(root, name)),
+                                             load_png(spec.instance_path(root, name)))
 
 
 def ground_truth_file(spec: DatasetSpec, root: Path, names: Sequence[str]) -> dict:
@@ -50,13 +65,10 @@ def ground_truth_file(spec: DatasetSpec, root: Path, names: Sequence[str]) -> di
         return _coco_ground_truth(spec, root, names)
     images, annotations = [], []
     for name in tqdm(names, desc="ground truth", dynamic_ncols=True):
-        masks, labels = instances.instances_from_voc_pngs(load_png(spec.gt_path(root, name)),
-                                                          load_png(spec.instance_path(root, name)))
-        h, w = masks.shape[1:]
-        images.append(coco_format.image_entry(name, spec.image_file_name(root, name), h, w))
-        annotations += [coco_format.mask_annotation(m, spec.category_ids[int(c)], images[-1]["id"], 0)
-                        for m, c in zip(masks, labels)]
-    return coco_format.instances_file(images, annotations, _categories(spec), {"ground_truth": str(root)})
+        masks, labels = voc_ground_truth(spec, root, name)
+        images.append(coco_format.image_entry(name, spec.image_file_name(root, name), *masks.shape[1:]))
+        annotations += ground_truth_annotations(spec, masks, labels, images[-1]["id"])
+    return coco_format.instances_file(images, annotations, categories_of(spec), {"ground_truth": str(root)})
 
 
 def _coco_ground_truth(spec, root: Path, names: Sequence[str]) -> dict:
@@ -80,9 +92,9 @@ def _coco_ground_truth(spec, root: Path, names: Sequence[str]) -> dict:
         raise PipelineError(f"{len(missing)} evaluated images are in no instances JSON under {root / 'annotations'} "
                             f"(first: {missing[0]}); pick another --chainer_eval_set")
     ordered = [images[coco_format.image_id(n)] for n in names]
-    return coco_format.instances_file(ordered, annotations, _categories(spec), {"ground_truth": str(root)})
+    return coco_format.instances_file(ordered, annotations, categories_of(spec), {"ground_truth": str(root)})
 
 
-def _categories(spec: DatasetSpec) -> list[dict]:
+def categories_of(spec: DatasetSpec) -> list[dict]:
     return coco_format.categories(spec.category_ids, spec.class_names)
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import ndimage
 
 from misc import indexing
 from misc.fileio import atomic_open, cam_path, load_cam
 from misc.provenance import file_digest
 from step import stage, training
-from step.make_sem_seg_labels import irn_outputs, run_irn_step
+from step.make_sem_seg_labels import irn_outputs, labels_above, run_irn_step, upsample_walk
 
 CENTROID_ITERATIONS = 300
 CLUSTER_THRESHOLD = 2.5
@@ -93,10 +92,9 @@ def instances_from_cams(cams: np.ndarray, keys: np.ndarray, edge: torch.Tensor, 
     x = torch.from_numpy(cams[:, None] * instance_map[None]).float().to(edge.device)
     rw = indexing.propagate_to_edge(x.reshape(-1, *cams.shape[1:]), edge, beta=args.beta, exp_times=args.exp_times,
                                     radius=5)
-    rw_up = F.interpolate(rw, scale_factor=4, mode="bilinear", align_corners=False)[:, 0, :h, :w]
+    rw_up = upsample_walk(rw, (h, w))
     rw_up = rw_up / torch.clamp(torch.max(rw_up), min=1e-12)
-    rw_up_bg = F.pad(rw_up, (0, 0, 0, 0, 1, 0), value=args.ins_seg_bg_thres)
-    shapes = one_hot(torch.argmax(rw_up_bg, 0).cpu().numpy(), len(keys) * n_inst + 1)[1:]
+    shapes = one_hot(labels_above(rw_up, args.ins_seg_bg_thres), len(keys) * n_inst + 1)[1:]
     return detect_instance(rw_up.cpu().numpy(), shapes, np.repeat(np.asarray(keys) + 1, n_inst),
                            max_fragment_size=h * w * MIN_FRAGMENT_FRACTION)
 

@@ -33,8 +33,9 @@ def cams_to_mask_and_maps(cams: np.ndarray, keys: np.ndarray, edge: torch.Tensor
         return np.zeros(tuple(size), np.uint8), np.zeros((0,) + tuple(cams.shape[1:]), np.float32)
     x = torch.from_numpy(np.power(cams, args.sem_seg_power)).to(edge.device)
     rw = indexing.propagate_to_edge(x, edge, beta=args.beta, exp_times=args.exp_times, radius=5)
-    mask = keys[walked_to_labels(rw, size, args.sem_seg_bg_thres)].astype(np.uint8)
-    peak = torch.max(upsample_walk(rw, size))
+    upsampled = upsample_walk(rw, size)
+    peak = torch.max(upsampled)
+    mask = keys[labels_above(upsampled / peak, args.sem_seg_bg_thres)].astype(np.uint8)
     return mask, (rw[:, 0] / peak).cpu().numpy().astype(np.float32)
 
 
@@ -47,9 +48,12 @@ def walked_to_labels(rw: torch.Tensor, size, bg_thres: float) -> np.ndarray:
     """Index into ``[background, *keys]`` of walked stride-4 maps ``rw`` (C, 1, h, w): upsampled x4, divided by
     their maximum, the background at ``bg_thres``."""
     rw_up = upsample_walk(rw, size)
-    rw_up = rw_up / torch.max(rw_up)
-    rw_up_bg = F.pad(rw_up, (0, 0, 0, 0, 1, 0), value=bg_thres)
-    return torch.argmax(rw_up_bg, dim=0).cpu().numpy()
+    return labels_above(rw_up / torch.max(rw_up), bg_thres)
+
+
+def labels_above(maps: torch.Tensor, bg_thres: float) -> np.ndarray:
+    """Index into ``[background, *maps]`` per pixel of (C, H, W) maps: background where none exceeds ``bg_thres``."""
+    return torch.argmax(F.pad(maps, (0, 0, 0, 0, 1, 0), value=bg_thres), dim=0).cpu().numpy()
 
 
 def irn_outputs(process_id, device, shard, build_model, args, n_devices, desc: str):
@@ -65,8 +69,8 @@ def irn_outputs(process_id, device, shard, build_model, args, n_devices, desc: s
             yield pack, edge.float(), dp.float()
 
 
-def _work(process_id, device, shard, build_model, args, cam_dir, n_devices, digests) -> None:
-    mask_digest, map_digest = digests
+def _work(process_id, device, shard, build_model, args, cam_dir, n_devices, mask_digest,
+          map_digest: str | None = None) -> None:
     for pack, edge, _ in irn_outputs(process_id, device, shard, build_model, args, n_devices, "make_sem_seg"):
         with torch.inference_mode():
             cam = load_cam(cam_path(cam_dir, pack["name"]))
@@ -80,12 +84,13 @@ def _work(process_id, device, shard, build_model, args, cam_dir, n_devices, dige
 def run_irn_step(args, step: str, out_dir: str, suffix: str, names, root, spec, checkpoint, record: dict,
                  work, *work_args, extra: tuple | None = None) -> None:
     """Plan the outputs of an IRN inference step, then run ``work`` on this rank's pending images. ``extra``,
-    ``(folder, suffix, record)``, is a second output of every image: ``work`` then gets both digests."""
+    ``(folder, suffix, record)``, is a second output of every image: ``work`` then gets its digest too."""
     folder, todo = stage.plan_outputs(step, out_dir, names, suffix, record, args.overwrite)
-    digest = folder.digest
+    digests = [folder.digest]
     if extra is not None:
         extra_folder, extra_todo = stage.plan_outputs(step, extra[0], names, extra[1], extra[2], args.overwrite)
-        todo, digest = sorted(set(todo) | set(extra_todo)), (folder.digest, extra_folder.digest)
+        todo = sorted(set(todo) | set(extra_todo))
+        digests.append(extra_folder.digest)
     todo = torchutils.rank_share(todo)
     if not todo:
         return
@@ -94,7 +99,7 @@ def run_irn_step(args, step: str, out_dir: str, suffix: str, names, root, spec, 
     devices = torchutils.inference_devices(args.device)
     build = functools.partial(build_model, args.irn_crop_size, str(checkpoint))
     torchutils.run_on_devices(work, dataset, devices, torchutils.WorkerSetup.from_args(args), build, args,
-                              *work_args, len(devices), digest)
+                              *work_args, len(devices), *digests)
 
 
 def build_model(crop_size: int, checkpoint: str) -> resnet50_irn.EdgeDisplacement:
@@ -123,14 +128,10 @@ def run(args) -> None:
     print(f"make_sem_seg: random walk of {cam_dir}")
     keep = keeps_maps(args)
     extra = (args.sem_seg_map_dir, ".npz", {**record, "step": "make_sem_seg maps"}) if keep else None
-    run_irn_step(args, "make_sem_seg", args.sem_seg_out_dir, ".png", names, root, spec, checkpoint, record,
-                 _work if keep else _work_masks_only, cam_dir, extra=extra)
+    run_irn_step(args, "make_sem_seg", args.sem_seg_out_dir, ".png", names, root, spec, checkpoint, record, _work,
+                 cam_dir, extra=extra)
 
 
 def keeps_maps(args) -> bool:
     """Whether make_sem_seg keeps the walked maps (for eval_sem_seg's threshold sweep)."""
     return str(getattr(args, "sem_seg_map_dir", None) or "none").lower() != "none"
-
-
-def _work_masks_only(process_id, device, shard, build_model, args, cam_dir, n_devices, digest) -> None:
-    _work(process_id, device, shard, build_model, args, cam_dir, n_devices, (digest, None))

@@ -61,20 +61,26 @@ def cam_layers(path: Path, size: tuple[int, int]) -> dict | None:
     return {"score": data_uri(_resize(score, size, nearest=False)), "label": data_uri(_resize(label, size, True))}
 
 
-def image_row(args, spec, root, name: str, palette: np.ndarray) -> dict:
-    """One row of the image browser: the image, the fixed masks and the CAM/AMN layers, thumbnail-sized."""
+def _thumbnail_row(spec, root, name: str, masks: dict[str, Path], palette: np.ndarray) -> tuple[dict, tuple]:
+    """A browser row's image and whichever of ``masks`` exist, thumbnail-sized; also the thumbnail size."""
     from voc12 import dataloader as vocdata
 
     img = vocdata.read_image(spec.image_path(root, name))
     size = thumb_size(*img.shape[:2])
     row = {"name": name, "width": size[0], "height": size[1],
            "image": data_uri(_resize(img, size, nearest=False), "JPEG")}
-    masks = {"gt": spec.gt_path(root, name), "seed": Path(args.amn_ir_label_out_dir) / f"{name}.png",
-             "final": Path(args.sem_seg_out_dir) / f"{name}.png",
-             "seg": Path(args.seg_out_dir) / "eval" / "crf" / f"{name}.png"}
     for key, path in masks.items():
         if path.is_file():
             row[key] = data_uri(_resize(load_png(path), size, nearest=True), palette=palette)
+    return row, size
+
+
+def image_row(args, spec, root, name: str, palette: np.ndarray) -> dict:
+    """One row of the image browser: the image, the fixed masks and the CAM/AMN layers, thumbnail-sized."""
+    row, size = _thumbnail_row(spec, root, name, {
+        "gt": spec.gt_path(root, name), "seed": Path(args.amn_ir_label_out_dir) / f"{name}.png",
+        "final": Path(args.sem_seg_out_dir) / f"{name}.png",
+        "seg": Path(args.seg_out_dir) / "eval" / "crf" / f"{name}.png"}, palette)
     for key, folder in (("cam", args.cam_out_dir), ("amn_cam", args.amn_cam_out_dir)):
         layers = cam_layers(cam_path(folder, name), size)
         if layers:
@@ -84,17 +90,9 @@ def image_row(args, spec, root, name: str, palette: np.ndarray) -> dict:
 
 def segmentation_row(args, spec, root, name: str, palette: np.ndarray) -> dict:
     """One row of the segmentation network's browser (its own eval list): image, ground truth, raw and CRF masks."""
-    from voc12 import dataloader as vocdata
-
-    img = vocdata.read_image(spec.image_path(root, name))
-    size = thumb_size(*img.shape[:2])
-    row = {"name": name, "width": size[0], "height": size[1],
-           "image": data_uri(_resize(img, size, nearest=False), "JPEG")}
-    for key, path in (("gt", spec.gt_path(root, name)), ("raw", Path(args.seg_out_dir) / "eval" / "raw" / f"{name}.png"),
-                      ("crf", Path(args.seg_out_dir) / "eval" / "crf" / f"{name}.png")):
-        if path.is_file():
-            row[key] = data_uri(_resize(load_png(path), size, nearest=True), palette=palette)
-    return row
+    masks = Path(args.seg_out_dir) / "eval"
+    return _thumbnail_row(spec, root, name, {"gt": spec.gt_path(root, name), "raw": masks / "raw" / f"{name}.png",
+                                             "crf": masks / "crf" / f"{name}.png"}, palette)[0]
 
 
 def browser_names(records: dict, names: list[str], limit: int) -> list[str]:
@@ -269,9 +267,11 @@ function segRows() {
 function confusion() {
   const r = D.records.sem_seg; if (!r || !r.confusion) return;
   const t = el("table"), head = el("tr"); head.appendChild(el("th", {}, "gt \\\\ pred"));
-  D.classes.forEach(c => head.appendChild(el("th", {}, c.slice(0, 5)))); t.appendChild(head);
+  // only the classes that occur in the ground truth or the masks
+  const shown = D.classes.map((_, j) => j).filter(j => r.confusion[j].some(v => v) || r.confusion.some(row => row[j]));
+  shown.forEach(j => head.appendChild(el("th", {}, D.classes[j].slice(0, 5)))); t.appendChild(head);
   r.confusion.forEach((row, i) => { const sum = row.reduce((a, b) => a + b, 0); if (!sum) return; const tr = el("tr"); tr.appendChild(el("th", {className: "l"}, D.classes[i]));
-    row.forEach(v => { const td = el("td", {}, (100 * v / sum).toFixed(0)); td.style.background = `rgba(44,160,44,${v / sum})`; tr.appendChild(td); }); t.appendChild(tr); });
+    shown.forEach(j => { const v = row[j], td = el("td", {}, (100 * v / sum).toFixed(0)); td.style.background = `rgba(44,160,44,${v / sum})`; tr.appendChild(td); }); t.appendChild(tr); });
   document.getElementById("confusion").appendChild(t);
 }
 function training() {
