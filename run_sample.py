@@ -25,6 +25,9 @@ import sys
 import time
 from pathlib import Path
 
+from cli import demo
+from dataset import registry
+from engine import devices
 from misc import pyutils
 from misc.errors import PipelineError
 from step import STAGES, STEPS
@@ -343,10 +346,8 @@ def _bare_and_negated_booleans(p: argparse.ArgumentParser) -> None:
 
 def _show_dataset_defaults(p: argparse.ArgumentParser) -> None:
     """Append each dataset's own default to the help of the flags it changes."""
-    from step import datasets
-
     defaults = {a.dest: a.default for a in p._actions}
-    per_dataset = {name: datasets.step_defaults(name, defaults, "<folder_root>") for name in ("coco14", "folder")}
+    per_dataset = {name: registry.step_defaults(name, defaults, "<folder_root>") for name in ("coco14", "folder")}
     for action in p._actions:
         shown = [f"{name}: {values[action.dest]}" for name, values in per_dataset.items() if action.dest in values]
         if shown and action.help:
@@ -363,13 +364,11 @@ def explicit_flags(argv: list[str]) -> set[str]:
 
 def apply_dataset_defaults(args, given: set[str]) -> None:
     """The dataset's own defaults, for every flag the user left alone."""
-    from step import datasets
-
     parser_defaults = {a.dest: a.default for a in build_parser()._actions}
-    for key, value in datasets.step_defaults(args.dataset, parser_defaults, args.folder_root).items():
+    for key, value in registry.step_defaults(args.dataset, parser_defaults, args.folder_root).items():
         if key not in given:
             setattr(args, key, value)
-    datasets.follow_label_folder(args, given)
+    registry.follow_label_folder(args, given)
 
 
 # Steps that only read outputs: under torchrun rank 0 runs them alone.
@@ -386,7 +385,7 @@ def run_steps(args) -> dict[str, float]:
     from misc import distributed
 
     if distributed.launched_by_torchrun():
-        from misc.torchutils import process_device
+        from engine.devices import process_device
         distributed.init_distributed(process_device(args.device), args.dist_timeout_min)
     timings = {}
     for flag, module in STEPS:
@@ -407,14 +406,14 @@ def run_steps(args) -> dict[str, float]:
 
 def seed_rngs(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global generators."""
-    from misc.torchutils import seed_rngs as _seed_rngs
+    from engine.seeding import seed_rngs as _seed_rngs
 
     _seed_rngs(seed)
 
 
 def configure_kernels(args) -> None:
     """--deterministic and --tf32 for torch's kernels (the generators are seeded before each step)."""
-    from misc.torchutils import configure_kernels as _configure_kernels
+    from engine.precision import configure_kernels as _configure_kernels
 
     _configure_kernels(args.deterministic, args.tf32)
 
@@ -500,7 +499,6 @@ def resolve(argv: list[str]) -> tuple[argparse.Namespace, dict[str, str]]:
     given = cli | set(config)
     before = dict(vars(args))
     if args.demo:
-        from step import demo
         demo.configure(args, given, generate=not args.print_config)
         _record_changes(args, before, origins, "demo preset")
     else:
@@ -515,14 +513,12 @@ def resolve(argv: list[str]) -> tuple[argparse.Namespace, dict[str, str]]:
         demo.link_backbones(args, given)
     select_steps(args)
     _record_changes(args, before, origins, "--work_dir / step choice")
-    from misc import torchutils
-
     try:
-        torchutils.parse_devices(args.device)
+        devices.parse_devices(args.device)
     except (RuntimeError, ValueError) as err:
         parser.error(str(err))
     if args.num_workers is None:
-        args.num_workers = torchutils.default_workers(args.device)
+        args.num_workers = devices.default_workers(args.device)
         origins["num_workers"] = f"auto for --device {args.device}"
     return args, origins
 
@@ -567,7 +563,6 @@ def main(argv=None) -> None:
             (run_folder(args) / "config.yaml").write_text(dump_config(vars(args), origins))
         timings = run_steps(args)
         if args.demo:
-            from step import demo
             demo.print_summary(args, timings)
     except Exception as err:  # one line for the user; --debug shows where
         if args.debug:

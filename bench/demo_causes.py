@@ -31,9 +31,14 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from misc import evaluation, imutils, indexing  # noqa: E402
+from cli import demo  # noqa: E402
+from dataset.datasets import ClassificationDatasetMSF  # noqa: E402
+from voc12.dataloader import VOC12  # noqa: E402
+from dataset.spec import load_img_name_list  # noqa: E402
+from engine import irn_inference  # noqa: E402
+from misc import evaluation, imutils  # noqa: E402
 from misc.fileio import cam_path, load_cam, load_png  # noqa: E402
-from step import demo, make_sem_seg_labels  # noqa: E402
+from postprocess import random_walk  # noqa: E402
 from voc12 import dataloader as vocdata  # noqa: E402
 
 
@@ -52,8 +57,8 @@ def walk_without_edge_product(cam: dict, edge: torch.Tensor, size, args) -> np.n
     if len(cam["cam"]) == 0:
         return np.zeros(tuple(size), np.int64)
     x = torch.from_numpy(np.power(cam["cam"], args.sem_seg_power))
-    rw = indexing.random_walk(x, edge, beta=args.beta, exp_times=args.exp_times, radius=5)
-    return make_sem_seg_labels.walked_to_labels(rw, size, args.sem_seg_bg_thres)
+    rw = random_walk.random_walk(x, edge, beta=args.beta, exp_times=args.exp_times, radius=5)
+    return random_walk.walked_to_labels(rw, size, args.sem_seg_bg_thres)
 
 
 def stride4_mask(cams: np.ndarray, size, args) -> np.ndarray:
@@ -61,7 +66,7 @@ def stride4_mask(cams: np.ndarray, size, args) -> np.ndarray:
     if len(cams) == 0:
         return np.zeros(tuple(size), np.int64)
     x = torch.from_numpy(np.power(cams, args.sem_seg_power))[:, None]
-    return make_sem_seg_labels.walked_to_labels(x, size, args.sem_seg_bg_thres)
+    return random_walk.walked_to_labels(x, size, args.sem_seg_bg_thres)
 
 
 def boundary_profile(edge: np.ndarray, gt: np.ndarray, far: float = 8.0) -> np.ndarray:
@@ -89,12 +94,12 @@ def main() -> None:
     p.add_argument("--root", default=str(demo.DATA_ROOT))
     a = p.parse_args()
     root, res = Path(a.root), Path(a.result_dir)
-    names = vocdata.load_img_name_list(root / "meta" / "train.txt")
+    names = load_img_name_list(root / "meta" / "train.txt")
     cam_iou = json.loads((res / "cam.json").read_text())["per_class_iou"]
     learnt = {i + 1 for i, c in enumerate(vocdata.CAT_LIST) if (cam_iou.get(c) or 0) > 0.20}
     args = argparse.Namespace(**{**vars(demo_args()), "irn_weights_name": f"{a.sess}/res50_irn.pth"})
-    model = make_sem_seg_labels.build_model(args.irn_crop_size, args.irn_weights_name)
-    dataset = vocdata.VOC12ClassificationDatasetMSF(names, root, scales=(1.0,), cls_labels=root / "meta" / "cls_labels.npy")
+    model = irn_inference.build_model(args.irn_crop_size, args.irn_weights_name)
+    dataset = ClassificationDatasetMSF(names, root, scales=(1.0,), spec=VOC12, cls_labels=root / "meta" / "cls_labels.npy")
     n = 21
     conf = {k: np.zeros((n, n), np.int64)
             for k in ("official", "walk 2^8", "oracle edges", "no (1 - edge)", "no walk", "no walk, ^1.3", "no walk, stride 4",
@@ -109,15 +114,15 @@ def main() -> None:
             cam = load_cam(cam_path(res / "amn_cam", name))
             edge, _ = model(torch.from_numpy(pack["img"][0]))
             profile += boundary_profile(edge[0].numpy(), gt)
-            official = make_sem_seg_labels.cams_to_mask(cam["cam"], cam["keys"], edge, size, args)
-            oracle = make_sem_seg_labels.cams_to_mask(cam["cam"], cam["keys"], oracle_edge(gt, edge.shape[1:]),
+            official = random_walk.cams_to_mask(cam["cam"], cam["keys"], edge, size, args)
+            oracle = random_walk.cams_to_mask(cam["cam"], cam["keys"], oracle_edge(gt, edge.shape[1:]),
                                                       size, args)
             conf["official"] += evaluation.confusion_matrix(official, gt, n)
             conf["oracle edges"] += evaluation.confusion_matrix(oracle, gt, n)
             keys = np.pad(cam["keys"] + 1, (1, 0))
             conf["no (1 - edge)"] += evaluation.confusion_matrix(keys[walk_without_edge_product(cam, edge, size, args)],
                                                                  gt, n)
-            long = make_sem_seg_labels.cams_to_mask(cam["cam"], cam["keys"], edge, size, long_walk)
+            long = random_walk.cams_to_mask(cam["cam"], cam["keys"], edge, size, long_walk)
             conf["walk 2^8"] += evaluation.confusion_matrix(long, gt, n)
             hr = np.pad(cam["high_res"], ((1, 0), (0, 0), (0, 0)), constant_values=args.sem_seg_bg_thres)
             conf["no walk"] += evaluation.confusion_matrix(keys[hr.argmax(0)], gt, n)

@@ -24,7 +24,7 @@ g = torch.Generator().manual_seed(0)
 edge = torch.rand(1, h, w, generator=g) ** 3
 x = torch.rand(2, h, w, generator=g)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-fn = indexing.propagate_to_edge if mode == "fast" else dense_propagate_to_edge
+fn = random_walk.propagate_to_edge if mode == "fast" else dense_propagate_to_edge
 t = time.perf_counter(); out = fn(x, edge); dt = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
 torch.save(out, sys.argv[4])

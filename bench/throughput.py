@@ -23,9 +23,16 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from misc import imutils, indexing, torchutils  # noqa: E402
+
+from engine import losses  # noqa: E402
+from engine import precision  # noqa: E402
+from engine import seg_inference  # noqa: E402
+from misc import imutils, indexing  # noqa: E402
 from net import deeplab_v2, resnet50_amn, resnet50_cam, resnet50_irn  # noqa: E402
-from step import make_amn_cam, make_cam, make_seg, make_sem_seg_labels, stage, train_amn, train_irn, train_seg  # noqa: E402
+from postprocess import cam_maps  # noqa: E402
+from postprocess import random_walk  # noqa: E402
+from step import make_amn_cam, make_cam, make_seg, train_irn, train_seg  # noqa: E402
+
 
 SCALES = (1.0, 0.5, 1.5, 2.0)
 SETTINGS = {"fp32": (False, False), "bf16": (True, False), "bf16_cl": (True, True)}
@@ -69,7 +76,7 @@ class Bench:
         self.results: dict[str, dict[str, float]] = {}
 
     def autocast(self):
-        return torchutils.autocast(self.device, self.amp)
+        return precision.autocast(self.device, self.amp)
 
     def tensor(self, *shape) -> torch.Tensor:
         x = torch.rand(*shape, device=self.device)
@@ -108,8 +115,8 @@ def bench_make_maps(b: Bench) -> None:
     def run_amn():
         with torch.inference_mode(), b.autocast():
             outs = [amn_net(x, label.to(b.device)[None].expand(2, 20)) for x in packs]
-            strided = stage.resize_sum(outs, imutils.get_strided_size((h, w), 4)) / len(outs)
-            make_amn_cam.amn_postprocess(strided, stage.resize_sum(outs, (h, w)) / len(outs), label,
+            strided = cam_maps.resize_sum(outs, imutils.get_strided_size((h, w), 4)) / len(outs)
+            make_amn_cam.amn_postprocess(strided, cam_maps.resize_sum(outs, (h, w)) / len(outs), label,
                                          np.zeros((h, w), np.uint8))
 
     b.measure("make_cam", run_cam, b.a.images, 1, "s/img")
@@ -128,7 +135,7 @@ def bench_make_sem_seg(b: Bench) -> None:
         with torch.inference_mode():
             with b.autocast():
                 edge, _ = irn(pair)
-            make_sem_seg_labels.cams_to_mask(cams, np.array([4, 14]), edge, (h, w), args)
+            random_walk.cams_to_mask(cams, np.array([4, 14]), edge, (h, w), args)
 
     b.measure("make_sem_seg", run, b.a.images, 1, "s/img")
 
@@ -156,7 +163,7 @@ def bench_train_classifiers(b: Bench) -> None:
     def run_amn():
         with b.autocast():
             logit = amn(x, y)
-        loss = train_amn.balanced_cross_entropy(logit, seed, train_amn.smoothed_target(seed, 21, 0.4))
+        loss = losses.balanced_soft_cross_entropy(logit, seed, losses.smoothed_target(seed, 21, 0.4))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -196,7 +203,7 @@ def bench_segmentation(b: Bench) -> None:
         model.base.freeze_bn()
         with b.autocast():
             outs = model(x)
-        loss = train_seg.msc_loss(outs, y, "balanced")
+        loss = losses.msc_loss(outs, y, "balanced")
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -207,7 +214,7 @@ def bench_segmentation(b: Bench) -> None:
     def run_infer():
         model.eval()
         with torch.inference_mode(), b.autocast():
-            make_seg.predict_logits(model, img, (1.0,), flip=True).cpu()
+            seg_inference.predict_logits(model, img, (1.0,), flip=True).cpu()
 
     b.measure("make_seg", run_infer, b.a.images, 1, "s/img")
 
@@ -221,7 +228,7 @@ def crf_seconds(a) -> float:
                                                     seg_crf_bi_w=4, seg_crf_bi_xy_std=67, seg_crf_bi_rgb_std=3))
     start = time.perf_counter()
     for _ in range(a.images):
-        make_seg.masks_from_logits(rgb, logit, params)
+        seg_inference.masks_from_logits(rgb, logit, params)
     return (time.perf_counter() - start) / a.images
 
 

@@ -12,8 +12,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dataset import datasets as _datasets
+from dataset.spec import DatasetSpec
 from misc.errors import PipelineError
-from voc12 import dataloader as base
 
 # (COCO category id, name) in increasing id order; label index i is the i-th entry, mask value i + 1.
 CATEGORIES = (
@@ -44,7 +45,7 @@ def decode_int_filename(int_filename) -> str:
 
 
 @dataclass(frozen=True)
-class COCO14Spec(base.DatasetSpec):
+class COCO14Spec(DatasetSpec):
     """COCO 2014: images in either split folder, eval lists ``coco14/<set>14.txt``; no instance PNGs."""
 
     list_dir: str = "coco14"
@@ -98,22 +99,12 @@ COCO14 = COCO14Spec("coco14", CAT_LIST, image_dir="", root_flag="--coco14_root",
                     prepare_command="python -m coco14.prepare --coco14_root DIR")
 
 
-def _coco(cls):
-    """The official COCO class: the VOC implementation with the COCO spec and a ``coco14_root`` argument."""
-
-    class Wrapped(cls):
-        def __init__(self, *args, coco14_root=None, spec: base.DatasetSpec = COCO14, **kwargs):
-            if coco14_root is not None:
-                kwargs["voc12_root"] = coco14_root
-            super().__init__(*args, spec=spec, **kwargs)
-
-    Wrapped.__name__ = Wrapped.__qualname__ = cls.__name__.replace("VOC12", "COCO14")
-    Wrapped.__doc__ = f"{cls.__doc__ or cls.__name__} (COCO 2014)"
-    return Wrapped
+def _official(cls: type, name: str) -> type:
+    return _datasets.named_for(cls, name, "coco14_root", COCO14, "coco14/cls_labels.npy", __name__)
 
 
-COCO14ImageDataset = _coco(base.VOC12ImageDataset)
-COCO14ClassificationDataset = _coco(base.VOC12ClassificationDataset)
-COCO14ClassificationDatasetMSF = _coco(base.VOC12ClassificationDatasetMSF)
-COCO14SegmentationDataset = _coco(base.VOC12SegmentationDataset)
-COCO14AffinityDataset = _coco(base.VOC12AffinityDataset)
+COCO14ImageDataset = _official(_datasets.ImageDataset, "COCO14ImageDataset")
+COCO14ClassificationDataset = _official(_datasets.ClassificationDataset, "COCO14ClassificationDataset")
+COCO14ClassificationDatasetMSF = _official(_datasets.ClassificationDatasetMSF, "COCO14ClassificationDatasetMSF")
+COCO14SegmentationDataset = _official(_datasets.SeedDataset, "COCO14SegmentationDataset")
+COCO14AffinityDataset = _official(_datasets.AffinityDataset, "COCO14AffinityDataset")

@@ -47,7 +47,7 @@ DEFAULT_TIMEOUT_MIN = 120
 
 def init_distributed(device: torch.device, timeout_min: float = DEFAULT_TIMEOUT_MIN) -> torch.device:
     """Join the torchrun group (nccl on CUDA, gloo on CPU) with a collective timeout of ``timeout_min``;
-    ``device`` is this rank's device (torchutils.rank_device)."""
+    ``device`` is this rank's device (devices.rank_device)."""
     if not launched_by_torchrun():
         return device
     if device.type == "cuda":

@@ -7,11 +7,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from misc import coco_format, evaluation, instances
+from dataset import checks
+from engine import planner
+from misc import coco_format, evaluation
+from misc.errors import PipelineError
 from misc.fileio import cam_path
-from step import stage
-from step.instances_coco import (categories_of, ground_truth_annotations, ground_truth_file, load_instances,
-                                 prediction_annotations, voc_ground_truth)
+from postprocess import instance_scoring
+from postprocess.coco_instances import (categories_of, ground_truth_annotations, ground_truth_file, load_instances,
+                                        prediction_annotations, voc_ground_truth)
 
 IOU_THRESHOLD = 0.5
 
@@ -27,7 +30,7 @@ def load_all(spec, root: Path, names: list[str], ins_dir: str, voc_layout: bool)
 
 def voc_ap(spec, preds: list, gts: list) -> dict:
     """chainercv's VOC instance AP at IoU 0.5: ``map`` and per-class ``ap``."""
-    result = instances.eval_instance_segmentation_voc([p["mask"] for p in preds], [p["class"] - 1 for p in preds],
+    result = instance_scoring.eval_instance_segmentation_voc([p["mask"] for p in preds], [p["class"] - 1 for p in preds],
                                                       [p["score"] for p in preds], [g[0] for g in gts],
                                                       [g[1] for g in gts], iou_thresh=IOU_THRESHOLD)
     ap = np.full(spec.n_classes, np.nan)
@@ -54,7 +57,7 @@ def _pct(value) -> str:
 
 
 def run(args) -> dict | None:
-    targets = stage.eval_targets(args, "eval_ins_seg", instances=True)
+    targets = checks.eval_targets(args, "eval_ins_seg", instances=True)
     if targets is None:
         return None
     spec, root, names = targets
@@ -62,9 +65,9 @@ def run(args) -> dict | None:
     if voc_layout:
         missing = [n for n in names if not spec.instance_path(root, n).is_file()]
         if missing:
-            raise stage.PipelineError(f"{len(missing)} evaluated images have no "
+            raise PipelineError(f"{len(missing)} evaluated images have no "
                                       f"{spec.instance_path(root, missing[0])}; pick another --chainer_eval_set")
-    made_by = stage.upstream_digest(args.ins_seg_out_dir, names, ".npz", "make_ins_seg")
+    made_by = planner.upstream_digest(args.ins_seg_out_dir, names, ".npz", "make_ins_seg")
     preds, gts = load_all(spec, root, names, args.ins_seg_out_dir, voc_layout)
     record = {"stage": "ins_seg", "dataset": spec.name, "eval_set": args.chainer_eval_set, "n_images": len(names),
               **(voc_ap(spec, preds, gts) if voc_layout else {"iou_threshold": IOU_THRESHOLD, "map": None, "ap": {}}),

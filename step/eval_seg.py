@@ -3,24 +3,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dataset import checks
+from engine import planner
 from misc import evaluation
-from step import stage
+from postprocess import scoring
 
 
 def run(args) -> dict | None:
-    targets = stage.eval_targets(args, "eval_seg", args.seg_eval_list, "--seg_eval_list")
+    targets = checks.eval_targets(args, "eval_seg", args.seg_eval_list, "--seg_eval_list")
     if targets is None:
         return None
     spec, root, names = targets
     out = Path(args.seg_out_dir) / "eval"
-    made_by = {str(out / "raw"): stage.upstream_digest(out / "raw", names, ".png", "make_seg")}
-    confusion, per_image = stage.score_masks(out / "raw", names, spec, root)
-    record = stage.evaluation_record(args, spec, root, "seg", names, confusion, per_image)
+    made_by = {str(out / "raw"): planner.upstream_digest(out / "raw", names, ".png", "make_seg")}
+    confusion, per_image = scoring.score_masks(out / "raw", names, spec, root)
+    record = scoring.evaluation_record(args, spec, root, "seg", names, confusion, per_image)
     record.update(eval_set=str(args.seg_eval_list), threshold=None, made_by=made_by)
     print("segmentation network, before CRF: " + evaluation.format_summary(record))
     if args.seg_crf:
-        made_by[str(out / "crf")] = stage.upstream_digest(out / "crf", names, ".png", "make_seg")
-        crf_conf, _ = stage.score_masks(out / "crf", names, spec, root)
+        made_by[str(out / "crf")] = planner.upstream_digest(out / "crf", names, ".png", "make_seg")
+        crf_conf, _ = scoring.score_masks(out / "crf", names, spec, root)
         record["crf"] = evaluation.summarize(crf_conf, spec.class_names)
         print("segmentation network, after CRF: " + evaluation.format_summary(record["crf"]))
     evaluation.write_json(Path(args.result_dir) / "seg.json", record)

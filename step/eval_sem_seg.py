@@ -7,10 +7,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dataset import checks
+from engine import map_stages, planner
+from engine.irn_inference import keeps_maps
 from misc import evaluation
 from misc.fileio import load_arrays
-from step import stage
-from step.make_sem_seg_labels import keeps_maps, upsample_walk
+from postprocess import cam_maps, scoring
+from postprocess.random_walk import upsample_walk
 
 
 def walked_prediction_inputs(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -21,7 +24,7 @@ def walked_prediction_inputs(path: Path) -> tuple[np.ndarray, np.ndarray]:
         upsampled = np.zeros((0,) + size, np.float32)
     else:
         upsampled = upsample_walk(torch.from_numpy(data["maps"])[:, None], size).numpy()
-    return stage.cam_prediction_inputs({"high_res": upsampled, "keys": data["keys"]})
+    return cam_maps.cam_prediction_inputs({"high_res": upsampled, "keys": data["keys"]})
 
 
 def sweep(args, spec, root, names: list[str]) -> dict | None:
@@ -29,26 +32,26 @@ def sweep(args, spec, root, names: list[str]) -> dict | None:
     if not keeps_maps(args):
         print("eval_sem_seg: --sem_seg_map_dir none: no threshold sweep of the final masks")
         return None
-    made_by = stage.upstream_digest(args.sem_seg_map_dir, names, ".npz", "make_sem_seg")
-    total, _, thresholds, _ = stage.sweep_confusions(
+    made_by = planner.upstream_digest(args.sem_seg_map_dir, names, ".npz", "make_sem_seg")
+    total, _, thresholds, _ = scoring.sweep_confusions(
         names, lambda name: walked_prediction_inputs(Path(args.sem_seg_map_dir) / f"{name}.npz"), spec, root,
         args.sweep_thresholds, args.sem_seg_bg_thres, "sweep sem_seg")
-    return {**stage.sweep_record(total, thresholds), "made_by": {str(args.sem_seg_map_dir): made_by}}
+    return {**scoring.sweep_record(total, thresholds), "made_by": {str(args.sem_seg_map_dir): made_by}}
 
 
 def run(args) -> dict | None:
-    targets = stage.eval_targets(args, "eval_sem_seg")
+    targets = checks.eval_targets(args, "eval_sem_seg")
     if targets is None:
         return None
     spec, root, names = targets
-    made_by = stage.upstream_digest(args.sem_seg_out_dir, names, ".png", "make_sem_seg")
-    confusion, per_image = stage.score_masks(args.sem_seg_out_dir, names, spec, root, void_as_background=True)
-    record = stage.evaluation_record(args, spec, root, "sem_seg", names, confusion, per_image)
+    made_by = planner.upstream_digest(args.sem_seg_out_dir, names, ".png", "make_sem_seg")
+    confusion, per_image = scoring.score_masks(args.sem_seg_out_dir, names, spec, root, void_as_background=True)
+    record = scoring.evaluation_record(args, spec, root, "sem_seg", names, confusion, per_image)
     record.update(threshold=float(args.sem_seg_bg_thres), made_by={str(args.sem_seg_out_dir): made_by})
     swept = sweep(args, spec, root, names)
     if swept is not None:
         record["sweep"] = swept
-        stage.print_sweep("sem_seg", record)
+        map_stages.print_sweep("sem_seg", record)
     else:
         print(evaluation.format_summary(record))
     rate = lambda k: "n/a" if record[k] is None else f"{record[k]:.4f}"  # noqa: E731

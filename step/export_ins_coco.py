@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dataset import checks, registry
+from engine import planner
 from misc.fileio import atomic_open
-from step import datasets, stage
-from step.instances_coco import ground_truth_file, pseudo_label_file
+from postprocess.coco_instances import ground_truth_file, pseudo_label_file
 
 
 def output_paths(args) -> tuple[Path, Path]:
@@ -30,8 +31,8 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def run(args) -> None:
-    spec, root, names = stage.check_inputs(args, "infer_list")
-    made_by = stage.upstream_digest(args.ins_seg_out_dir, names, ".npz", "make_ins_seg")
+    spec, root, names = checks.check_inputs(args, "infer_list")
+    made_by = planner.upstream_digest(args.ins_seg_out_dir, names, ".npz", "make_ins_seg")
     labels_path, gt_path = output_paths(args)
     info = {"description": f"IRN instance pseudo labels of {args.infer_list}", "made_by": {
         str(args.ins_seg_out_dir): made_by}, "min_score": args.ins_coco_min_score, "min_area": args.ins_coco_min_area}
@@ -43,7 +44,7 @@ def run(args) -> None:
     if not spec.has_instances(root):
         print(f"export_ins_coco: dataset {spec.name} has no instance ground truth; no {gt_path}")
         return
-    eval_names = stage.read_list(datasets.eval_list_path(args), "--chainer_eval_set list")
+    eval_names = checks.read_list(registry.eval_list_path(args), "--chainer_eval_set list")
     gt = ground_truth_file(spec, root, eval_names)
     write_json(gt_path, gt)
     print(f"export_ins_coco: ground truth of {len(eval_names)} images ({len(gt['annotations'])} instances) in "

@@ -2,16 +2,18 @@
 min-max normalised where the seed is not background (official make_amn_cam)."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-import functools
-
+from dataset import registry
+from engine import checkpoints, map_stages, planner
 from misc import imutils
 from misc.fileio import load_png
-from step import datasets, stage, training
+from postprocess import cam_maps
 
 
 def _forward(model, img, label):
@@ -31,16 +33,16 @@ def amn_postprocess(strided: torch.Tensor, high_res: torch.Tensor, label: torch.
         prob = F.softmax(logit, dim=0)[keys.to(logit.device)].cpu().numpy()
         seed_here = np.asarray(Image.fromarray(seed).resize(prob.shape[:0:-1], Image.NEAREST))
         not_bg = np.broadcast_to(seed_here != 0, prob.shape)
-        prob[not_bg] = stage.min_max_normalize(prob)[not_bg]
+        prob[not_bg] = cam_maps.min_max_normalize(prob)[not_bg]
         maps.append(prob[1:])  # background row: only its foreground rows are used downstream
     return valid_cat.numpy(), maps[0], maps[1]
 
 
 def _postprocess(outputs, pack, args):
     size = pack["size"]
-    strided = stage.resize_sum(outputs, imutils.get_strided_size(size, 4)) / len(outputs)
-    high_res = stage.resize_sum(outputs, tuple(size))[:, :size[0], :size[1]] / len(outputs)
-    seed = load_png(stage.png_path(args.ir_label_out_dir, pack["name"]))
+    strided = cam_maps.resize_sum(outputs, imutils.get_strided_size(size, 4)) / len(outputs)
+    high_res = cam_maps.resize_sum(outputs, tuple(size))[:, :size[0], :size[1]] / len(outputs)
+    seed = load_png(planner.png_path(args.ir_label_out_dir, pack["name"]))
     return amn_postprocess(strided, high_res, pack["label"], seed)
 
 
@@ -52,18 +54,18 @@ def _params(args) -> dict:
     return {"dropout_at_inference": args.amn_dropout_at_inference}
 
 
-MAKER = stage.MapMaker(forward=_forward, postprocess=_postprocess, upstream=_upstream, params=_params)
+MAKER = map_stages.MapMaker(forward=_forward, postprocess=_postprocess, upstream=_upstream, params=_params)
 
 
 def build_amn(network: str, checkpoint: str, n_classes: int, dropout_at_inference: bool) -> torch.nn.Module:
     """AMN with the trained weights (each inference worker builds its own)."""
-    model = training.build_network(network, "CAM", n_classes=n_classes, dropout_at_inference=dropout_at_inference)
-    print(f"loaded {training.load_weights(model, checkpoint, 'AMN', '--amn_weights_name')}")
+    model = checkpoints.build_network(network, "CAM", n_classes=n_classes, dropout_at_inference=dropout_at_inference)
+    print(f"loaded {checkpoints.load_weights(model, checkpoint, 'AMN', '--amn_weights_name')}")
     return model
 
 
 def run(args) -> None:
-    checkpoint = training.checkpoint_path(args.amn_weights_name, "--amn_weights_name", "train_amn")
-    n_classes = datasets.get_dataset(args).n_classes
+    checkpoint = checkpoints.checkpoint_path(args.amn_weights_name, "--amn_weights_name", "train_amn")
+    n_classes = registry.get_dataset(args).n_classes
     build = functools.partial(build_amn, args.amn_network, str(checkpoint), n_classes, args.amn_dropout_at_inference)
-    stage.run_make(args, MAKER, args.amn_cam_out_dir, "make_amn_cam", checkpoint, build)
+    map_stages.run_make(args, MAKER, args.amn_cam_out_dir, "make_amn_cam", checkpoint, build)

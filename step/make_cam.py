@@ -1,12 +1,14 @@
 """Multi-scale, flip-averaged CAMs of the classifier, as IRN's make_cam computes them."""
 from __future__ import annotations
 
-import torch
-
 import functools
 
+import torch
+
+from dataset import registry
+from engine import checkpoints, map_stages
 from misc import imutils
-from step import datasets, stage, training
+from postprocess import cam_maps
 
 
 def _forward(model, img, label):
@@ -15,27 +17,27 @@ def _forward(model, img, label):
 
 def _postprocess(outputs, pack, args):
     size = pack["size"]
-    strided = stage.resize_sum(outputs, imutils.get_strided_size(size, 4))
+    strided = cam_maps.resize_sum(outputs, imutils.get_strided_size(size, 4))
     # Full-size maps are upsampled to the stride-16 grid and cropped, as the official code does.
-    high_res = stage.resize_sum(outputs, imutils.get_strided_up_size(size, 16))[:, :size[0], :size[1]]
+    high_res = cam_maps.resize_sum(outputs, imutils.get_strided_up_size(size, 16))[:, :size[0], :size[1]]
     valid_cat = torch.nonzero(pack["label"])[:, 0]
-    strided = stage.max_normalize(strided[valid_cat.to(strided.device)])
-    high_res = stage.max_normalize(high_res[valid_cat.to(high_res.device)])
+    strided = cam_maps.max_normalize(strided[valid_cat.to(strided.device)])
+    high_res = cam_maps.max_normalize(high_res[valid_cat.to(high_res.device)])
     return valid_cat.numpy(), strided.cpu().numpy(), high_res.cpu().numpy()
 
 
-MAKER = stage.MapMaker(forward=_forward, postprocess=_postprocess)
+MAKER = map_stages.MapMaker(forward=_forward, postprocess=_postprocess)
 
 
 def build_cam(network: str, checkpoint: str, n_classes: int) -> torch.nn.Module:
     """The CAM network with the trained weights (each inference worker builds its own)."""
-    model = training.build_network(network, "CAM", n_classes=n_classes)
-    print(f"loaded {training.load_weights(model, checkpoint, 'a CAM network', '--cam_weights_name')}")
+    model = checkpoints.build_network(network, "CAM", n_classes=n_classes)
+    print(f"loaded {checkpoints.load_weights(model, checkpoint, 'a CAM network', '--cam_weights_name')}")
     return model
 
 
 def run(args) -> None:
-    checkpoint = training.checkpoint_path(args.cam_weights_name, "--cam_weights_name", "train_cam")
-    n_classes = datasets.get_dataset(args).n_classes
+    checkpoint = checkpoints.checkpoint_path(args.cam_weights_name, "--cam_weights_name", "train_cam")
+    n_classes = registry.get_dataset(args).n_classes
     build = functools.partial(build_cam, args.cam_network, str(checkpoint), n_classes)
-    stage.run_make(args, MAKER, args.cam_out_dir, "make_cam", checkpoint, build)
+    map_stages.run_make(args, MAKER, args.cam_out_dir, "make_cam", checkpoint, build)

@@ -5,9 +5,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from dataset import checks
+from dataset.datasets import ClassificationDataset
+from engine import checkpoints, devices, precision, training
 from misc import pyutils
-from step import stage, training
-from voc12 import dataloader as vocdata
 
 # Flags whose change makes a saved .resume file unusable.
 RESULT_FLAGS = ("dataset", "train_list", "cls_labels", "cam_network", "cam_crop_size", "cam_resize_long",
@@ -29,17 +30,17 @@ def validate(model, data_loader, device) -> float:
 
 
 def run(args) -> None:
-    spec, root, names = stage.check_inputs(args, "train_list")
-    _, _, val_names = stage.check_inputs(args, "val_list")
-    record = training.training_record(args, RESULT_FLAGS, backbone=training.init_digest(args.backbone_weights))
-    device = training.training_device(args)
-    model = training.build_network(args.cam_network, "Net", n_classes=spec.n_classes)
-    training.init_backbone(model, args.backbone_weights)
-    train_dataset = vocdata.VOC12ClassificationDataset(
-        names, voc12_root=root, resize_long=tuple(args.cam_resize_long), hor_flip=True,
+    spec, root, names = checks.check_inputs(args, "train_list")
+    _, _, val_names = checks.check_inputs(args, "val_list")
+    record = checkpoints.training_record(args, RESULT_FLAGS, backbone=checkpoints.init_digest(args.backbone_weights))
+    device = devices.training_device(args)
+    model = checkpoints.build_network(args.cam_network, "Net", n_classes=spec.n_classes)
+    checkpoints.init_backbone(model, args.backbone_weights)
+    train_dataset = ClassificationDataset(
+        names, root=root, resize_long=tuple(args.cam_resize_long), hor_flip=True,
         crop_size=args.cam_crop_size, crop_method="random", cls_labels=args.cls_labels, spec=spec)
     loader = training.train_loader(train_dataset, args.cam_batch_size, args.num_workers, device, args.seed)
-    val_dataset = vocdata.VOC12ClassificationDataset(val_names, voc12_root=root, crop_size=args.cam_crop_size,
+    val_dataset = ClassificationDataset(val_names, root=root, crop_size=args.cam_crop_size,
                                                      cls_labels=args.cls_labels, spec=spec)
     val_loader = DataLoader(val_dataset, batch_size=args.cam_batch_size, shuffle=False,
                             num_workers=args.num_workers, drop_last=len(val_dataset) >= args.cam_batch_size)
@@ -47,14 +48,14 @@ def run(args) -> None:
     optimizer = training.poly_optimizer(model.trainable_parameters(), args.cam_learning_rate, args.cam_weight_decay,
                                         max_step)
     model.to(device)
-    training.use_channels_last(model, args)
+    precision.use_channels_last(model, args)
 
     def train_step(net, pack):
-        with training.autocast(device, args.amp):
-            x = net(training.batch_input(pack["img"], device, args))
+        with precision.autocast(device, args.amp):
+            x = net(precision.batch_input(pack["img"], device, args))
         loss = F.multilabel_soft_margin_loss(x.float(), pack["label"].to(device))
         return loss, {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
 
     training.fit(model, optimizer, loader, args.cam_num_epoches, args.cam_weights_name, args, device, "train_cam",
                  train_step, record, after_epoch=lambda ep: {"loss": validate(model, val_loader, device)})
-    training.save_final(args.cam_weights_name, model)
+    checkpoints.save_final(args.cam_weights_name, model)

@@ -5,9 +5,10 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from misc import distributed, indexing, torchutils
-from step import stage, training
-from voc12 import dataloader as vocdata
+from dataset import checks
+from dataset.datasets import AffinityDataset, ImageDataset
+from engine import checkpoints, devices, inference, planner, precision, training
+from misc import distributed, indexing
 
 RESULT_FLAGS = ("dataset", "train_list", "cls_labels", "irn_network", "irn_crop_size", "irn_batch_size",
                 "irn_num_epoches", "irn_learning_rate", "irn_weight_decay", "irn_rescale", "irn_seeds", "seed", "amp")
@@ -32,10 +33,10 @@ def irn_losses(model_out, pack, device) -> tuple[torch.Tensor, dict[str, float]]
 
 def estimate_mean_shift(model, args, device, names, root, spec) -> torch.Tensor:
     """Mean displacement over ``names`` (--infer_list, top-left crops), subtracted at inference."""
-    dataset = vocdata.VOC12ImageDataset(names, voc12_root=root, crop_size=args.irn_crop_size,
+    dataset = ImageDataset(names, root=root, crop_size=args.irn_crop_size,
                                         crop_method="top_left", spec=spec)
     loader = DataLoader(dataset, batch_size=args.irn_batch_size, shuffle=False, num_workers=args.num_workers,
-                        drop_last=len(dataset) >= args.irn_batch_size, worker_init_fn=torchutils.init_worker)
+                        drop_last=len(dataset) >= args.irn_batch_size, worker_init_fn=inference.init_worker)
     model.eval()
     means = []
     with torch.no_grad():
@@ -46,18 +47,18 @@ def estimate_mean_shift(model, args, device, names, root, spec) -> torch.Tensor:
 
 
 def run(args) -> None:
-    spec, root, names = stage.check_inputs(args, "train_list")
+    spec, root, names = checks.check_inputs(args, "train_list")
     label_dir = args.amn_ir_label_out_dir if args.irn_seeds == "amn" else args.ir_label_out_dir
     producer = "amn_cam_to_ir_label" if args.irn_seeds == "amn" else "cam_to_ir_label"
-    seeds = stage.upstream_digest(label_dir, names, ".png", producer)
-    _, _, infer_names = stage.check_inputs(args, "infer_list")
+    seeds = planner.upstream_digest(label_dir, names, ".png", producer)
+    _, _, infer_names = checks.check_inputs(args, "infer_list")
     init = args.irn_backbone_weights or args.backbone_weights
-    record = training.training_record(args, RESULT_FLAGS, seeds=seeds, backbone=training.init_digest(init))
-    device = training.training_device(args)
+    record = checkpoints.training_record(args, RESULT_FLAGS, seeds=seeds, backbone=checkpoints.init_digest(init))
+    device = devices.training_device(args)
     path_index = indexing.PathIndex(radius=10, default_size=(args.irn_crop_size // 4, args.irn_crop_size // 4))
-    model = training.build_network(args.irn_network, "AffinityDisplacementLoss", path_index=path_index)
-    training.init_backbone(model, init)
-    dataset = vocdata.VOC12AffinityDataset(names, label_dir=label_dir, voc12_root=root,
+    model = checkpoints.build_network(args.irn_network, "AffinityDisplacementLoss", path_index=path_index)
+    checkpoints.init_backbone(model, init)
+    dataset = AffinityDataset(names, label_dir=label_dir, root=root,
                                            indices_from=path_index.src_indices, indices_to=path_index.dst_indices,
                                            hor_flip=True, crop_size=args.irn_crop_size, crop_method="random",
                                            rescale=tuple(args.irn_rescale), cls_labels=args.cls_labels, spec=spec)
@@ -66,16 +67,16 @@ def run(args) -> None:
     optimizer = training.poly_optimizer(model.trainable_parameters(), args.irn_learning_rate, args.irn_weight_decay,
                                         max_step)
     model.to(device)
-    training.use_channels_last(model, args)
+    precision.use_channels_last(model, args)
     print(f"train_irn: seeds from {label_dir}")
 
     def train_step(net, pack):
-        with training.autocast(device, args.amp):
-            out = net(training.batch_input(pack["img"], device, args), True)
+        with precision.autocast(device, args.amp):
+            out = net(precision.batch_input(pack["img"], device, args), True)
         return irn_losses([o.float() for o in out], pack, device)
 
     training.fit(model, optimizer, loader, args.irn_num_epoches, args.irn_weights_name, args, device, "train_irn",
                  train_step, record)
     if distributed.is_main():
         model.mean_shift.running_mean = estimate_mean_shift(model, args, device, infer_names, root, spec).to(device)
-    training.save_final(args.irn_weights_name, model)
+    checkpoints.save_final(args.irn_weights_name, model)

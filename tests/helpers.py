@@ -1,3 +1,5 @@
+from engine import checkpoints
+
 """Helpers the tests import (pytest.ini puts tests/ on the path)."""
 
 
@@ -41,14 +43,12 @@ def _ddp_child(rank: int, world: int, port: int, argv: list[str], stop_after_epo
     torch.set_num_threads(threads)  # the parent's count, so float reductions run in the same order
     if stop_after_epoch is not None:
         from misc import distributed
-        from step import training
-
         real = distributed.save_on_master
         saved = []
 
         def stop(fn, *args, **kwargs):
             real(fn, *args, **kwargs)
-            if fn is training.save_resume:
+            if fn is checkpoints.save_resume:
                 saved.append(1)
                 if len(saved) == stop_after_epoch:
                     raise SystemExit(0)

@@ -12,7 +12,9 @@ import pytest
 import torch
 
 import run_sample
+from engine import seeding
 from helpers import fake_imagenet_weights, pipeline_argv, run_ddp
+from postprocess import random_walk
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -79,12 +81,10 @@ def test_every_network_forward_on_cuda_matches_cpu(imagenet):
 
 
 def test_random_walk_on_cuda_matches_cpu():
-    from misc import indexing
-
     g = torch.Generator().manual_seed(0)
     edge, x = torch.rand(1, 24, 32, generator=g) ** 3, torch.rand(2, 24, 32, generator=g)
-    cpu = indexing.propagate_to_edge(x, edge, exp_times=6)
-    gpu = indexing.propagate_to_edge(x.cuda(), edge.cuda(), exp_times=6).cpu()
+    cpu = random_walk.propagate_to_edge(x, edge, exp_times=6)
+    gpu = random_walk.propagate_to_edge(x.cuda(), edge.cuda(), exp_times=6).cpu()
     torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=1e-6)
 
 
@@ -149,14 +149,12 @@ def test_deterministic_cuda_training_repeats_exactly(toy, tmp_path, imagenet):
 
 
 def test_resume_restores_the_cuda_generator():
-    from step import training
-
     torch.cuda.manual_seed_all(7)
     torch.rand(3, device="cuda")
-    saved = training.rng_states()
+    saved = seeding.rng_states()
     expected = torch.rand(5, device="cuda")
     torch.rand(11, device="cuda")
-    training.restore_rng_states(saved)
+    seeding.restore_rng_states(saved)
     assert torch.equal(torch.rand(5, device="cuda"), expected)
 
 

@@ -9,10 +9,9 @@ import torch
 
 import run_sample
 import standin_device as sd
+from engine import checkpoints, devices
 from helpers import fake_imagenet_weights, pipeline_argv
-from misc import torchutils
 from misc.fileio import save_torch
-from step import training
 
 
 def test_the_standin_rejects_what_cuda_rejects():
@@ -38,8 +37,8 @@ def test_the_standin_rejects_what_cuda_rejects():
 @pytest.mark.parametrize("extra", [[], ["--deterministic", "True", "--seg_loss", "ce"]], ids=["default", "deterministic"])
 def test_every_step_runs_on_a_standin_accelerator(toy, tmp_path, monkeypatch, extra):
     init = fake_imagenet_weights(tmp_path / "imagenet.pth")
-    monkeypatch.setattr(torchutils, "parse_devices", lambda name: [sd.STANDIN])
-    monkeypatch.setattr(training, "save_torch", lambda path, obj: save_torch(path, sd.to_host(obj)))
+    monkeypatch.setattr(devices, "parse_devices", lambda name: [sd.STANDIN])
+    monkeypatch.setattr(checkpoints, "save_torch", lambda path, obj: save_torch(path, sd.to_host(obj)))
     passes = [x for flag, _ in run_sample.STEPS for x in (f"--{flag}", "True")]
     argv = pipeline_argv(toy, tmp_path, "--backbone_weights", init, "--amn_backbone_weights", init,
                          "--irn_backbone_weights", init, "--seg_init_weights", init, "--debug", *passes, *extra)

@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 import run_sample
+from engine import losses
 from helpers import fake_imagenet_weights, pipeline_argv
 
 MAKE_STEPS = ("--make_cam_pass", "--make_amn_cam_pass", "--make_ins_seg_pass", "--make_sem_seg_pass", "--make_seg_pass")
@@ -118,8 +119,6 @@ def _cam_loss():
 
 def _amn_loss():
     from net import resnet50_amn
-    from step import train_amn
-
     torch.manual_seed(1)
     net = resnet50_amn.Net().eval()  # no dropout: both runs see one network
     img, label = _batch()
@@ -128,7 +127,7 @@ def _amn_loss():
 
     def loss():
         logit = net(img, label)
-        return train_amn.balanced_cross_entropy(logit, seeds, train_amn.smoothed_target(seeds, 21, 0.4))
+        return losses.balanced_soft_cross_entropy(logit, seeds, losses.smoothed_target(seeds, 21, 0.4))
     return loss
 
 
@@ -136,7 +135,6 @@ def _irn_loss():
     from misc import indexing
     from net import resnet50_irn
     from step import train_irn
-
     torch.manual_seed(1)
     path_index = indexing.PathIndex(radius=10, default_size=(24, 24))
     net = resnet50_irn.AffinityDisplacementLoss(path_index).train()
@@ -150,15 +148,13 @@ def _irn_loss():
 
 def _seg_loss():
     from net import deeplab_v2
-    from step import train_seg
-
     torch.manual_seed(1)
     net = deeplab_v2.deeplabv2_msc(21, depth=50).train()
     net.base.freeze_bn()
     img, _ = _batch(size=48)
     labels = torch.zeros(2, 48, 48, dtype=torch.long)
     labels[:, 10:30, 10:30] = 5
-    return lambda: train_seg.msc_loss(net(img), labels, "balanced")
+    return lambda: losses.msc_loss(net(img), labels, "balanced")
 
 
 @pytest.mark.parametrize("make_loss", [_cam_loss, _amn_loss, _irn_loss, _seg_loss],

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 import run_sample
+from engine import checkpoints
 from helpers import pipeline_argv, tiny_settings
 from misc.fileio import load_cam
 
@@ -83,12 +84,10 @@ def test_make_steps_skip_existing_outputs_and_overwrite_redoes_them(toy, tmp_pat
 
 
 def test_training_resumes_from_its_checkpoint(toy, tmp_path, capsys, monkeypatch):
-    from step import training
-
     def killed(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "save_final", killed)
+    monkeypatch.setattr(checkpoints, "save_final", killed)
     with pytest.raises(KeyboardInterrupt):
         run_sample.main(pipeline_argv(toy, tmp_path, "--train_cam_pass", "True"))
     sess = tmp_path / "sess"
@@ -101,8 +100,6 @@ def test_training_resumes_from_its_checkpoint(toy, tmp_path, capsys, monkeypatch
 
 def test_segmentation_network_resumes_mid_run_to_the_same_weights_and_writes_a_test_submission(toy, tmp_path,
                                                                                             monkeypatch):
-    from step import training
-
     done = tmp_path / "done"
     run_sample.main(pipeline_argv(toy, done, "--train_cam_pass", "True", "--make_cam_pass", "True",
                                   "--cam_to_ir_label_pass", "True", "--train_amn_pass", "True",
@@ -112,13 +109,13 @@ def test_segmentation_network_resumes_mid_run_to_the_same_weights_and_writes_a_t
                               str(done / "sess" / "res50_cam.pth"), "--sem_seg_out_dir",
                               str(done / "result" / "sem_seg"), "--seg_weights_name", str(root / "seg.pth")]
     run_sample.main(pipeline_argv(toy, done, "--train_seg_pass", "True", *seg_flags(tmp_path / "a")))
-    real = training.save_resume
+    real = checkpoints.save_resume
 
     def killed(*args, **kwargs):
         real(*args, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "save_resume", killed)
+    monkeypatch.setattr(checkpoints, "save_resume", killed)
     with pytest.raises(KeyboardInterrupt):
         run_sample.main(pipeline_argv(toy, done, "--train_seg_pass", "True", *seg_flags(tmp_path / "b")))
     assert (tmp_path / "b" / "seg.pth.resume").is_file() and not (tmp_path / "b" / "seg.pth").exists()

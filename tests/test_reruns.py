@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import run_sample
+from engine import checkpoints
 from helpers import pipeline_argv
 from misc.errors import PipelineError
 from misc.fileio import load_cam
@@ -94,12 +95,10 @@ def test_temporaries_of_killed_runs_are_removed(toy, tmp_path, capsys, made_cams
 
 
 def test_resume_with_other_settings_is_refused(toy, tmp_path, capsys, monkeypatch):
-    from step import training
-
     def killed(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "save_final", killed)
+    monkeypatch.setattr(checkpoints, "save_final", killed)
     with pytest.raises(KeyboardInterrupt):
         run_sample.main(pipeline_argv(toy, tmp_path, "--train_cam_pass", "True"))
     monkeypatch.undo()

@@ -4,7 +4,8 @@ import argparse
 import pytest
 
 import run_sample
-from step import datasets, demo
+from cli import demo
+from dataset import registry
 
 
 def test_every_flag_has_help_and_shows_its_default():
@@ -56,9 +57,9 @@ def test_run_sample_coco_is_the_coco_driver(monkeypatch):
     ("coco14", "cam", (0.45, 0.15)), ("coco14", "amn", (0.45, 0.15))])
 def test_seed_threshold_defaults_per_step_and_dataset(dataset, kind, expected):
     args = argparse.Namespace(dataset=dataset, conf_fg_thres=None, conf_bg_thres=None)
-    assert datasets.seed_thresholds(args, kind) == expected
+    assert registry.seed_thresholds(args, kind) == expected
     args.conf_fg_thres = 0.5
-    assert datasets.seed_thresholds(args, kind) == (0.5, expected[1])
+    assert registry.seed_thresholds(args, kind) == (0.5, expected[1])
 
 
 def test_a_root_is_required():

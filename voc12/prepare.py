@@ -20,8 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from misc.fileio import atomic_open, load_png, save_png
-from voc12.dataloader import CAT_NAME_TO_NUM, N_CAT, VOC12, check_root, load_img_name_list, save_cls_labels, \
-    voc_palette
+from voc12.dataloader import CAT_NAME_TO_NUM, N_CAT, VOC12, check_root, load_img_name_list, save_cls_labels, voc_palette
 
 FULL_TRAIN_AUG = 10582
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from misc import indexing
+from postprocess import random_walk
 from voc12.dataloader import GetAffinityLabelFromIndices
 
 
@@ -55,7 +56,7 @@ def _max_rel(a, b):
 
 
 def test_random_walk_matches_official_golden(golden):
-    out = indexing.propagate_to_edge(torch.from_numpy(golden["rw_a_cams"]), torch.from_numpy(golden["rw_a_edge"]))
+    out = random_walk.propagate_to_edge(torch.from_numpy(golden["rw_a_cams"]), torch.from_numpy(golden["rw_a_edge"]))
     assert out.shape == golden["rw_a_out"].shape
     assert _max_rel(out, torch.from_numpy(golden["rw_a_out"])) < 1e-3
 
@@ -66,14 +67,14 @@ def test_random_walk_matches_dense_reference(height, width, beta, exp_times):
     g = torch.Generator().manual_seed(height * width)
     edge = torch.rand(1, height, width, generator=g) ** 3
     x = torch.rand(3, height, width, generator=g)
-    fast = indexing.propagate_to_edge(x, edge, beta=beta, exp_times=exp_times)
+    fast = random_walk.propagate_to_edge(x, edge, beta=beta, exp_times=exp_times)
     dense = dense_propagate_to_edge(x, edge, beta=beta, exp_times=exp_times)
     assert _max_rel(fast, dense) < 1e-3
 
 
 def test_transition_matrix_is_column_stochastic_and_local():
     edge = torch.rand(1, 10, 13)
-    t = indexing.transition_matrix_transposed(edge).to_dense()  # rows of T^T = columns of T
+    t = random_walk.transition_matrix_transposed(edge).to_dense()  # rows of T^T = columns of T
     torch.testing.assert_close(t.sum(1), torch.ones(130))
     ys, xs = np.divmod(np.arange(130), 13)
     far = (np.abs(ys[:, None] - ys[None]) ** 2 + np.abs(xs[:, None] - xs[None]) ** 2) >= 25

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from misc import instances
+from postprocess import instance_scoring
 
 
 def _m(*boxes, shape=(4, 4)):
@@ -15,11 +15,11 @@ def _m(*boxes, shape=(4, 4)):
 def test_one_hit_one_false_positive():
     gt = _m((0, 2, 0, 2))
     pred = _m((0, 2, 0, 2), (2, 4, 2, 4))
-    r = instances.eval_instance_segmentation_voc([pred], [np.array([0, 0])], [np.array([0.9, 0.5])], [gt],
+    r = instance_scoring.eval_instance_segmentation_voc([pred], [np.array([0, 0])], [np.array([0.9, 0.5])], [gt],
                                                  [np.array([0])])
     # ranked: hit (p=1, r=1), miss (p=1/2): AP = 1
     assert r["ap"].tolist() == [1.0] and r["map"] == 1.0
-    r = instances.eval_instance_segmentation_voc([pred], [np.array([0, 0])], [np.array([0.5, 0.9])], [gt],
+    r = instance_scoring.eval_instance_segmentation_voc([pred], [np.array([0, 0])], [np.array([0.5, 0.9])], [gt],
                                                  [np.array([0])])
     # ranked: miss (p=0), hit (p=1/2, r=1): AP = 1/2
     assert r["ap"].tolist() == [0.5]
@@ -28,7 +28,7 @@ def test_one_hit_one_false_positive():
 def test_a_second_match_to_the_same_instance_is_a_false_positive():
     gt = _m((0, 2, 0, 2), (2, 4, 0, 4))
     pred = _m((0, 2, 0, 2), (0, 2, 0, 2))
-    r = instances.eval_instance_segmentation_voc([pred], [np.array([1, 1])], [np.array([0.8, 0.8])], [gt],
+    r = instance_scoring.eval_instance_segmentation_voc([pred], [np.array([1, 1])], [np.array([0.8, 0.8])], [gt],
                                                  [np.array([1, 1])])
     # Per image the first of the tied predictions (by argsort()[::-1]) takes the instance and the other is a
     # duplicate; the global ranking reverses the tie again, so the duplicate ranks first: miss (p=0), then a hit
@@ -39,7 +39,7 @@ def test_a_second_match_to_the_same_instance_is_a_false_positive():
 def test_a_class_seen_only_in_predictions_is_nan_and_left_out_of_the_mean():
     gt = _m((0, 2, 0, 2))
     pred = _m((0, 2, 0, 2), (2, 4, 2, 4))
-    r = instances.eval_instance_segmentation_voc([pred], [np.array([0, 2])], [np.array([0.9, 0.9])], [gt],
+    r = instance_scoring.eval_instance_segmentation_voc([pred], [np.array([0, 2])], [np.array([0.9, 0.9])], [gt],
                                                  [np.array([0])])
     assert r["ap"][0] == 1.0 and np.isnan(r["ap"][1]) and np.isnan(r["ap"][2]) and r["map"] == 1.0
 
@@ -47,7 +47,7 @@ def test_a_class_seen_only_in_predictions_is_nan_and_left_out_of_the_mean():
 def test_iou_threshold_is_inclusive_at_one_half():
     gt = _m((0, 2, 0, 2))
     pred = _m((0, 2, 0, 1), (0, 2, 0, 4))  # IoU 1/2 and 1/2
-    r = instances.eval_instance_segmentation_voc([pred[:1]], [np.array([0])], [np.array([1.0])], [gt],
+    r = instance_scoring.eval_instance_segmentation_voc([pred[:1]], [np.array([0])], [np.array([1.0])], [gt],
                                                  [np.array([0])])
     assert r["ap"].tolist() == [1.0]
 
@@ -55,6 +55,6 @@ def test_iou_threshold_is_inclusive_at_one_half():
 def test_ground_truth_instances_skip_the_void_band():
     cls = np.array([[0, 3, 3, 255], [0, 3, 255, 5], [0, 0, 5, 5]])
     obj = np.array([[0, 1, 1, 255], [0, 1, 255, 2], [0, 0, 2, 2]])
-    masks, labels = instances.instances_from_voc_pngs(cls, obj)
+    masks, labels = instance_scoring.instances_from_voc_pngs(cls, obj)
     assert labels.tolist() == [2, 4] and masks.sum((1, 2)).tolist() == [3, 3]
     assert not masks[:, 0, 3].any()

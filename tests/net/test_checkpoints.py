@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from engine import checkpoints
 from misc import indexing
 from net import resnet50_amn, resnet50_cam, resnet50_irn
 
@@ -58,33 +59,27 @@ def test_irn_layout_loads_into_edge_displacement_dropping_only_path_buffers(stat
 
 
 def test_our_checkpoints_round_trip(tmp_path):
-    from step import training
-
     model = resnet50_cam.Net()
-    training.save_final(str(tmp_path / "res50_cam.pth"), model)
+    checkpoints.save_final(str(tmp_path / "res50_cam.pth"), model)
     other = resnet50_cam.CAM()
-    assert training.load_weights(other, str(tmp_path / "res50_cam.pth")) == tmp_path / "res50_cam.pth"
+    assert checkpoints.load_weights(other, str(tmp_path / "res50_cam.pth")) == tmp_path / "res50_cam.pth"
     torch.testing.assert_close(other.classifier.weight, model.classifier.weight)
 
 
 def test_a_checkpoint_of_another_network_says_what_it_holds(tmp_path):
     from misc.errors import PipelineError
-    from step import training
-
     path = tmp_path / "res50_cam.pth"
-    training.save_final(str(path), resnet50_cam.Net())
+    checkpoints.save_final(str(path), resnet50_cam.Net())
     with pytest.raises(PipelineError, match=r"holds the weights of a CAM network \(classifier 20x2048\), not of AMN"):
-        training.load_weights(resnet50_amn.CAM(), str(path), "AMN", "--amn_weights_name")
+        checkpoints.load_weights(resnet50_amn.CAM(), str(path), "AMN", "--amn_weights_name")
     with pytest.raises(PipelineError, match="does not fit.*80 classes"):
-        training.load_weights(resnet50_cam.CAM(n_classes=80), str(path), "a CAM network", "--cam_weights_name")
+        checkpoints.load_weights(resnet50_cam.CAM(n_classes=80), str(path), "a CAM network", "--cam_weights_name")
 
 
 def test_a_truncated_checkpoint_names_the_file(tmp_path):
     from misc.errors import PipelineError
-    from step import training
-
     path = tmp_path / "res50_cam.pth"
-    training.save_final(str(path), resnet50_cam.Net())
+    checkpoints.save_final(str(path), resnet50_cam.Net())
     path.write_bytes(path.read_bytes()[:5000])
     with pytest.raises(PipelineError, match="res50_cam.pth cannot be read.*truncated"):
-        training.load_weights(resnet50_cam.CAM(), str(path))
+        checkpoints.load_weights(resnet50_cam.CAM(), str(path))

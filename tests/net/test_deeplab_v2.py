@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tests.data.detweights import make_state
 
 from net import deeplab_v2
-from tests.data.detweights import make_state
 
 KEY = "deeplabv2_resnet101_msc"
 

@@ -2,10 +2,11 @@ import json
 
 import numpy as np
 
-from misc import coco_format, instances
+from dataset.spec import load_img_name_list
+from misc import coco_format
 from misc.fileio import load_png
-from step import instances_coco
-from step.make_ins_seg_labels import save_instances
+from postprocess import coco_instances, instance_scoring
+from postprocess.instances import save_instances
 from voc12 import dataloader as vocdata
 
 
@@ -17,12 +18,12 @@ def _detections(rng, k, shape=(64, 64)):
 
 
 def test_the_export_decodes_to_the_npz_masks_bit_for_bit(toy, tmp_path):
-    names = vocdata.load_img_name_list(toy.meta / "train.txt")[:3]
+    names = load_img_name_list(toy.meta / "train.txt")[:3]
     rng = np.random.default_rng(0)
     made = {name: _detections(rng, k) for name, k in zip(names, (3, 0, 2))}  # one image with K = 0
     for name, det in made.items():
         save_instances(tmp_path / f"{name}.npz", det, "record")
-    data = json.loads(json.dumps(instances_coco.pseudo_label_file(vocdata.VOC12, toy.root, names, tmp_path)))
+    data = json.loads(json.dumps(coco_instances.pseudo_label_file(vocdata.VOC12, toy.root, names, tmp_path)))
     assert [img["file_name"] for img in data["images"]] == [f"{n}.jpg" for n in names]
     assert [c["id"] for c in data["categories"]] == list(range(1, 21))
     assert [a["id"] for a in data["annotations"]] == list(range(1, 6))
@@ -36,22 +37,22 @@ def test_the_export_decodes_to_the_npz_masks_bit_for_bit(toy, tmp_path):
 
 
 def test_the_filters_drop_low_scores_and_small_fragments(toy, tmp_path):
-    name = vocdata.load_img_name_list(toy.meta / "train.txt")[0]
+    name = load_img_name_list(toy.meta / "train.txt")[0]
     masks = np.zeros((3, 64, 64), bool)
     masks[0, :10, :10] = masks[1, 20:22, 20:22] = masks[2, 40:50, 40:50] = True
     save_instances(tmp_path / f"{name}.npz", {"score": np.float32([0.9, 0.8, 0.0]), "class": np.int64([1, 2, 3]),
                                               "mask": masks}, "record")
-    data = instances_coco.pseudo_label_file(vocdata.VOC12, toy.root, [name], tmp_path, min_score=0.01, min_area=5)
+    data = coco_instances.pseudo_label_file(vocdata.VOC12, toy.root, [name], tmp_path, min_score=0.01, min_area=5)
     assert [a["category_id"] for a in data["annotations"]] == [1]
 
 
 def test_voc_ground_truth_takes_instances_and_their_classes_from_the_pngs(toy):
-    names = vocdata.load_img_name_list(toy.root / "ImageSets/Segmentation/val.txt")
-    gt = instances_coco.ground_truth_file(vocdata.VOC12, toy.root, names)
+    names = load_img_name_list(toy.root / "ImageSets/Segmentation/val.txt")
+    gt = coco_instances.ground_truth_file(vocdata.VOC12, toy.root, names)
     decoded = coco_format.masks_by_image(json.loads(json.dumps(gt)))
     total = 0
     for name in names:
-        masks, labels = instances.instances_from_voc_pngs(load_png(vocdata.VOC12.gt_path(toy.root, name)),
+        masks, labels = instance_scoring.instances_from_voc_pngs(load_png(vocdata.VOC12.gt_path(toy.root, name)),
                                                           load_png(vocdata.VOC12.instance_path(toy.root, name)))
         got = decoded[coco_format.image_id(name)]
         assert [c for _, c, _ in got] == [int(c) + 1 for c in labels]

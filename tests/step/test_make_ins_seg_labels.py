@@ -3,7 +3,7 @@ import argparse
 import numpy as np
 import torch
 
-from step import make_ins_seg_labels as ins
+from postprocess import instances
 
 
 def _two_blob_field(h=12, w=24):
@@ -15,14 +15,14 @@ def _two_blob_field(h=12, w=24):
 
 
 def test_centroids_converge_to_their_blob_centre():
-    c = ins.find_centroids_with_refinement(_two_blob_field())
+    c = instances.find_centroids_with_refinement(_two_blob_field())
     assert set(map(tuple, c.reshape(2, -1).T)) == {(5, 4), (5, 19)}
     assert (c[1][:, :12] == 4).all() and (c[1][:, 12:] == 19).all()
 
 
 def test_two_blobs_give_two_clusters():
     field = _two_blob_field()
-    clusters = ins.cluster_centroids(ins.find_centroids_with_refinement(field), field)
+    clusters = instances.cluster_centroids(instances.find_centroids_with_refinement(field), field)
     # strength |d| < 2.5 within 5 pixels of a centre: two separate weak regions, one per blob
     assert clusters.shape == (2, 12, 24) and (clusters.sum(0) == 1).all()
     assert clusters[0][:, :12].all() and clusters[1][:, 12:].all()
@@ -34,17 +34,17 @@ def test_detection_splits_fragments_and_scores_small_ones_zero():
     mask[0, 8, 8] = True        # 1 pixel: under 2 % of the image
     score = np.zeros((1, 10, 10), np.float32)
     score[0, 1, 1], score[0, 8, 8] = 0.7, 0.9
-    out = ins.detect_instance(score, mask, np.array([3]), max_fragment_size=2)
+    out = instances.detect_instance(score, mask, np.array([3]), max_fragment_size=2)
     assert out["score"].dtype == np.float32 and out["score"].tolist() == [np.float32(0.7), 0.0]
     assert out["class"].tolist() == [3, 3] and out["mask"].sum((1, 2)).tolist() == [16, 1]
 
 
 def test_an_image_without_classes_gets_an_empty_file(tmp_path):
     args = argparse.Namespace(beta=10, exp_times=2, ins_seg_bg_thres=0.25)
-    out = ins.instances_from_cams(np.zeros((0, 4, 5)), np.zeros(0, np.int64), torch.zeros(1, 4, 5),
+    out = instances.instances_from_cams(np.zeros((0, 4, 5)), np.zeros(0, np.int64), torch.zeros(1, 4, 5),
                                   np.zeros((2, 4, 5), np.float32), (16, 20), args)
     assert out["mask"].shape == (0, 16, 20) and out["score"].shape == (0,) and out["class"].shape == (0,)
-    ins.save_instances(tmp_path / "a.npz", out, "r")
+    instances.save_instances(tmp_path / "a.npz", out, "r")
     with np.load(tmp_path / "a.npz", allow_pickle=False) as data:
         assert data["mask"].shape == (0, 16, 20)
 
@@ -54,7 +54,7 @@ def test_instances_follow_the_class_and_the_blob():
     cams = np.zeros((1, 8, 24), np.float32)
     cams[0, 2:6, 1:3] = 1.0   # left blob only
     args = argparse.Namespace(beta=10, exp_times=1, ins_seg_bg_thres=0.25)
-    out = ins.instances_from_cams(cams, np.array([6]), torch.zeros(1, 8, 24), field, (32, 96), args)
+    out = instances.instances_from_cams(cams, np.array([6]), torch.zeros(1, 8, 24), field, (32, 96), args)
     # two clusters give two instance planes of class 7; only the left one has CAM, so only it survives
     assert set(out["class"].tolist()) == {7} and out["mask"].any() and out["mask"][:, :, 48:].sum() == 0
 
@@ -65,6 +65,6 @@ def test_centroid_positions_stay_float32_as_in_the_official_code():
     half to even to 0, 2, 2; row 3 is clipped at 3. Float64 positions (0.50000001...) would round to 1, 2, 3."""
     field = np.zeros((2, 4, 3), np.float32)
     field[0] = 0.1
-    centroids = ins.find_centroids_with_refinement(field, iterations=5)
+    centroids = instances.find_centroids_with_refinement(field, iterations=5)
     assert centroids[0].tolist() == [[0] * 3, [2] * 3, [2] * 3, [3] * 3]
     assert centroids[1].tolist() == [[0, 1, 2]] * 4

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import run_sample
+from engine import seg_inference
 from misc import imutils
 from step import make_seg
 
@@ -51,7 +52,7 @@ def test_masks_from_logits_upsample_then_argmax():
     logit = np.zeros((3, 2, 2), np.float32)
     logit[2, 0, 0] = logit[1, 1, 1] = 5.0
     img = np.zeros((8, 8, 3), np.uint8)
-    raw, refined = make_seg.masks_from_logits(img, logit, None)
+    raw, refined = seg_inference.masks_from_logits(img, logit, None)
     assert refined is None and raw.shape == (8, 8) and raw.dtype == np.uint8
     assert raw[0, 0] == 2 and raw[7, 7] == 1 and set(np.unique(raw)) <= {0, 1, 2}
 
@@ -61,10 +62,10 @@ def test_flip_averages_the_mirrored_prediction():
     net = torch.nn.Conv2d(3, 4, 3, padding=1).eval()
     x = torch.randn(1, 3, 8, 10)
     with torch.no_grad():
-        got = make_seg.predict_logits(net, x, (1.0,), flip=True)
+        got = seg_inference.predict_logits(net, x, (1.0,), flip=True)
         expected = (net(x) + net(x.flip(-1)).flip(-1))[0] / 2
         torch.testing.assert_close(got, expected)
-        single = make_seg.predict_logits(net, x, (1.0, 0.5), flip=False)
+        single = seg_inference.predict_logits(net, x, (1.0, 0.5), flip=False)
         half = torch.nn.functional.interpolate(net(torch.nn.functional.interpolate(x, scale_factor=0.5,
                                                                                    mode="bilinear")),
                                                size=(8, 10), mode="bilinear")
@@ -77,10 +78,10 @@ def test_released_checkpoint_without_meta_assumes_caffe_inputs(tmp_path, capsys)
     weights = tmp_path / "deeplabv2_resnet101_msc-vocaug-20000.pth"
     torch.save(deeplab_v2.deeplabv2_msc(21, depth=50).state_dict(), weights)
     args = run_sample.build_parser().parse_args(["--seg_weights_name", str(weights), "--seg_depth", "50"])
-    model, norm, _ = make_seg.load_seg_model(args, 21)
+    model, norm, _ = seg_inference.load_seg_model(args, 21)
     assert norm == "caffe" and not model.training and "assuming Caffe" in capsys.readouterr().out
     (tmp_path / f"{weights.name}.json").write_text('{"depth": 50, "input_norm": "torchvision"}')
-    assert make_seg.load_seg_model(args, 21)[1] == "torchvision"
+    assert seg_inference.load_seg_model(args, 21)[1] == "torchvision"
     from misc.errors import PipelineError
     with pytest.raises(PipelineError, match="head does not fit"):
-        make_seg.load_seg_model(args, 81)
+        seg_inference.load_seg_model(args, 81)

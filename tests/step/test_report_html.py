@@ -6,7 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from step import report_html
+from report import html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
@@ -22,14 +22,14 @@ def _page(tmp_path):
     label = np.zeros((8, 8), np.uint8)
     label[2:6, 2:6] = 1
     score = (np.linspace(0, 255, 64).reshape(8, 8)).astype(np.uint8)  # threshold t keeps pixels above 255 t
-    row = {"name": "a", "width": 8, "height": 8, "image": report_html.data_uri(np.zeros((8, 8, 3), np.uint8), "JPEG"),
-           "cam": {"score": report_html.data_uri(score), "label": report_html.data_uri(label)}}
+    row = {"name": "a", "width": 8, "height": 8, "image": html.data_uri(np.zeros((8, 8, 3), np.uint8), "JPEG"),
+           "cam": {"score": html.data_uri(score), "label": html.data_uri(label)}}
     records = {"cam": {"miou": 0.5, "threshold": 0.25, "sweep": _sweep(0.6, 0.3)},
                "amn_cam": {"miou": 0.7, "threshold": 0.25, "sweep": _sweep(0.8, 0.4)},
                "sem_seg": {"miou": 0.75, "threshold": 0.25, "confusion": [[5, 1], [2, 8]]}}
     data = {"records": records, "classes": ["background", "cat"], "palette": [[0, 0, 0], [128, 0, 0]], "rows": [row],
             "curves": {"train_cam": [{"iteration": 1, "loss": 0.7}, {"iteration": 2, "loss": 0.5}]}, "instances": []}
-    return report_html.write(tmp_path / "report.html", data), records
+    return html.write(tmp_path / "report.html", data), records
 
 
 def test_the_page_is_self_contained(tmp_path):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from step import stage
 from misc import evaluation
+from postprocess import cam_maps, scoring, seeds
 
 
 def test_confusion_and_miou_by_hand():
@@ -38,8 +38,8 @@ def test_sweep_confusions_equal_argmax_over_padded_cams():
     gt = rng.integers(0, 21, (9, 11))
     gt[rng.random(gt.shape) < 0.1] = 255
     thresholds = np.array([0.0, 0.1, 0.3, 0.55])
-    fg_max, fg_label = stage.cam_prediction_inputs({"high_res": cams, "keys": keys})
-    fast = stage.threshold_confusions(fg_max, fg_label, gt, thresholds, 21)
+    fg_max, fg_label = cam_maps.cam_prediction_inputs({"high_res": cams, "keys": keys})
+    fast = scoring.threshold_confusions(fg_max, fg_label, gt, thresholds, 21)
     for k, t in enumerate(thresholds):
         padded = np.concatenate([np.full((1, 9, 11), t, np.float32), cams])
         pred = np.pad(keys + 1, (1, 0))[padded.argmax(0)]
@@ -74,11 +74,11 @@ def test_seed_rule_confident_fg_confident_bg_and_255_between(monkeypatch):
     # 0 where both maps say background, 255 where only the low threshold finds the class.
     monkeypatch.setattr(imutils, "crf_inference_label_pair", lambda img, a, b, n_labels: (a, b))
     cams = np.array([[[0.5, 0.2, 0.01]]], np.float32)
-    seed = stage.seed_from_cams(np.zeros((1, 3, 3), np.uint8), {"high_res": cams, "keys": np.array([3])}, 0.30, 0.05)
+    seed = seeds.seed_from_cams(np.zeros((1, 3, 3), np.uint8), {"high_res": cams, "keys": np.array([3])}, 0.30, 0.05)
     np.testing.assert_array_equal(seed, [[4, 255, 0]])
 
 
 def test_seed_of_an_image_without_classes_is_background():
     cams = np.zeros((0, 2, 3), np.float32)
-    seed = stage.seed_from_cams(np.zeros((2, 3, 3), np.uint8), {"high_res": cams, "keys": np.zeros(0, int)}, 0.3, 0.05)
+    seed = seeds.seed_from_cams(np.zeros((2, 3, 3), np.uint8), {"high_res": cams, "keys": np.zeros(0, int)}, 0.3, 0.05)
     np.testing.assert_array_equal(seed, np.zeros((2, 3)))

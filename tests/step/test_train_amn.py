@@ -2,20 +2,20 @@ import numpy as np
 import pytest
 import torch
 
-from step import train_amn
+from engine import losses
 
 
 def test_loss_matches_official_golden(golden):
     logit = torch.from_numpy(golden["amn_loss_a_logit"])
     label = torch.from_numpy(golden["amn_loss_a_label"])
-    target = train_amn.smoothed_target(label, logit.size(1), float(golden["amn_loss_a_eps"]))
-    loss = train_amn.balanced_cross_entropy(logit, label, target)
+    target = losses.smoothed_target(label, logit.size(1), float(golden["amn_loss_a_eps"]))
+    loss = losses.balanced_soft_cross_entropy(logit, label, target)
     assert loss.item() == pytest.approx(float(golden["amn_loss_a"]), rel=1e-5)
 
 
 def test_smoothed_target_by_hand():
     label = torch.tensor([[[0, 2], [255, 1]]])
-    t = train_amn.smoothed_target(label, 3, 0.4)
+    t = losses.smoothed_target(label, 3, 0.4)
     assert t.shape == (1, 3, 2, 2)
     torch.testing.assert_close(t.sum(1), torch.ones(1, 2, 2))
     torch.testing.assert_close(t[0, :, 0, 1], torch.tensor([0.2, 0.2, 0.6]))
@@ -26,14 +26,14 @@ def test_balanced_loss_weighs_background_and_foreground_equally():
     logits = torch.zeros(1, 2, 1, 4)
     logits[0, 0, 0, 0] = 5.0  # one confident background pixel
     label = torch.tensor([[[0, 1, 1, 255]]])
-    target = train_amn.smoothed_target(label, 2, 0.0)
+    target = losses.smoothed_target(label, 2, 0.0)
     per_pixel = -(torch.log_softmax(logits, 1) * target).sum(1)[0, 0]
     expected = (per_pixel[0] + per_pixel[1:3].mean()) / 2
-    assert train_amn.balanced_cross_entropy(logits, label, target).item() == pytest.approx(expected.item())
+    assert losses.balanced_soft_cross_entropy(logits, label, target).item() == pytest.approx(expected.item())
 
 
 def test_labels_resized_with_pil_nearest():
     labels = torch.from_numpy(np.arange(64, dtype=np.uint8).reshape(1, 8, 8))
-    out = train_amn.resize_labels(labels, (2, 4))
+    out = losses.resize_labels(labels, (2, 4))
     assert out.shape == (1, 2, 4) and out.dtype == torch.long
     assert set(out.reshape(-1).tolist()) <= set(range(64))

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import run_sample
+from engine import checkpoints, seeding, training
 from helpers import fake_imagenet_weights, pipeline_argv, run_ddp
-from step import training
+from misc.errors import PipelineError
 
 
 def test_every_rank_gets_its_share_of_each_global_batch_and_no_sample_twice():
@@ -26,7 +27,7 @@ def test_the_order_depends_on_seed_and_epoch_only():
     assert list(training.GlobalBatchSampler(30, 5, seed=1)) == first
     s.set_epoch(1)
     assert [i for b in s for i, _ in b] != [i for b in first for i, _ in b]
-    with pytest.raises(training.PipelineError, match="does not divide over 3"):
+    with pytest.raises(PipelineError, match="does not divide over 3"):
         training.GlobalBatchSampler(30, 8, seed=1, world=3)
 
 
@@ -154,7 +155,7 @@ def test_only_trained_batchnorm_statistics_are_broadcast_under_ddp():
     irn = resnet50_irn.AffinityDisplacementLoss(indexing.PathIndex(radius=10, default_size=(24, 24))).train()
     assert not training.has_trained_batchnorm(irn)  # its 223 MB of path indices never change
     assert not any(p.requires_grad for p in irn.backbone.parameters())  # no zero gradients to all-reduce
-    cam = training.build_network("net.resnet50_cam", "Net", n_classes=20).train()
+    cam = checkpoints.build_network("net.resnet50_cam", "Net", n_classes=20).train()
     assert not training.has_trained_batchnorm(cam)  # ImageNet statistics stay frozen
     resnet50.set_batchnorm_trainable(cam.resnet50, True)  # --backbone_weights none
     assert training.has_trained_batchnorm(cam.train())
@@ -182,11 +183,11 @@ def test_resume_files_carry_every_gpu_generator(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: gpu_states)
     monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.extend)
-    state = training.rng_states()
+    state = seeding.rng_states()
     assert state["cuda_rng"] == gpu_states and torch.equal(state["torch_rng"], torch.get_rng_state())
-    training.restore_rng_states(state)
+    seeding.restore_rng_states(state)
     assert restored == gpu_states
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)  # another machine: CPU generator only
     restored.clear()
-    training.restore_rng_states(state)
+    seeding.restore_rng_states(state)
     assert restored == []

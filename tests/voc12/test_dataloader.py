@@ -3,6 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
+from dataset.spec import load_cls_labels, load_img_name_list, save_cls_labels, voc_palette
+from dataset.transforms import GetAffinityLabelFromIndices, TorchvisionNormalize
 from misc.errors import PipelineError
 from voc12 import dataloader as vocdata
 
@@ -10,18 +12,18 @@ from voc12 import dataloader as vocdata
 def test_ids_are_strings_and_paths_are_accepted(tmp_path):
     lst = tmp_path / "l.txt"
     lst.write_text("2007_000032\n\nJPEGImages/2008_000002.jpg SegmentationClassAug/2008_000002.png\n")
-    assert vocdata.load_img_name_list(lst) == ["2007_000032", "2008_000002"]
+    assert load_img_name_list(lst) == ["2007_000032", "2008_000002"]
 
 
 def test_cls_labels_round_trip_without_pickle(tmp_path):
     labels = {"2007_000032": np.eye(20, dtype=np.float32)[0], "2011_003276": np.eye(20, dtype=np.float32)[14]}
-    vocdata.save_cls_labels(tmp_path / "c.npy", labels)
-    out = vocdata.load_cls_labels(tmp_path / "c.npy")
+    save_cls_labels(tmp_path / "c.npy", labels)
+    out = load_cls_labels(tmp_path / "c.npy")
     assert out.keys() == labels.keys()
     np.testing.assert_array_equal(out["2011_003276"], labels["2011_003276"])
     np.save(tmp_path / "pickled.npy", {"a": 1}, allow_pickle=True)
     with pytest.raises(PipelineError, match="pickle"):
-        vocdata.load_cls_labels(tmp_path / "pickled.npy")
+        load_cls_labels(tmp_path / "pickled.npy")
 
 
 def test_classification_dataset_on_toy(toy):
@@ -59,7 +61,7 @@ def test_listed_image_missing_or_corrupt(tmp_path):
 
 
 def test_label_size_must_match_image(toy, tmp_path):
-    name = vocdata.load_img_name_list(toy.meta / "train.txt")[0]
+    name = load_img_name_list(toy.meta / "train.txt")[0]
     Image.fromarray(np.zeros((10, 12), np.uint8)).save(tmp_path / f"{name}.png")
     ds = vocdata.VOC12SegmentationDataset([name], tmp_path, 32, toy.root, cls_labels=toy.meta / "cls_labels.npy")
     with pytest.raises(PipelineError, match="12x10"):
@@ -68,9 +70,9 @@ def test_label_size_must_match_image(toy, tmp_path):
 
 def test_missing_lists_labels_and_seed_folder(toy, tmp_path):
     with pytest.raises(PipelineError, match="voc12.prepare"):
-        vocdata.load_img_name_list(tmp_path / "train_aug.txt")
+        load_img_name_list(tmp_path / "train_aug.txt")
     with pytest.raises(PipelineError, match="voc12.prepare"):
-        vocdata.load_cls_labels(tmp_path / "cls_labels.npy")
+        load_cls_labels(tmp_path / "cls_labels.npy")
     with pytest.raises(PipelineError, match="no class label"):
         vocdata.VOC12ClassificationDataset(["unknown_id"], toy.root, cls_labels=toy.meta / "cls_labels.npy")
     with pytest.raises(PipelineError, match="seed folder"):
@@ -78,7 +80,7 @@ def test_missing_lists_labels_and_seed_folder(toy, tmp_path):
 
 
 def test_segmentation_dataset_crops_with_ignore(toy, tmp_path):
-    name = vocdata.load_img_name_list(toy.meta / "train.txt")[0]
+    name = load_img_name_list(toy.meta / "train.txt")[0]
     Image.fromarray(np.full((64, 64), 3, np.uint8)).save(tmp_path / f"{name}.png")
     ds = vocdata.VOC12SegmentationDataset([name], tmp_path, 96, toy.root, cls_labels=toy.meta / "cls_labels.npy")
     item = ds[0]
@@ -87,7 +89,7 @@ def test_segmentation_dataset_crops_with_ignore(toy, tmp_path):
 
 
 def test_palette_matches_voc():
-    p = vocdata.voc_palette()
+    p = voc_palette()
     assert p[1].tolist() == [128, 0, 0] and p[15].tolist() == [192, 128, 128] and p[255].tolist() == [224, 224, 192]
 
 
@@ -96,7 +98,7 @@ def test_normalisation_computes_in_float64_as_the_official_code():
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     img = np.repeat(np.arange(256, dtype=np.uint8)[:, None, None], 3, axis=2)
     expected = np.stack([np.array([(v / 255. - mean[c]) / std[c] for v in range(256)]) for c in range(3)], -1)
-    out = vocdata.TorchvisionNormalize()(img)
+    out = TorchvisionNormalize()(img)
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out[:, 0], expected.astype(np.float32))
     # The float32 computation this replaces differs in the last bit for some values.
@@ -111,7 +113,7 @@ def test_affinity_labels_travel_as_uint8():
     seg = np.zeros((24, 24), np.uint8)
     seg[5:15, 5:15] = 3
     seg[0, :] = 255
-    labels = vocdata.GetAffinityLabelFromIndices(path_index.src_indices, path_index.dst_indices)(seg)
+    labels = GetAffinityLabelFromIndices(path_index.src_indices, path_index.dst_indices)(seg)
     assert all(t.dtype == torch.uint8 for t in labels)
     bg, fg, neg = (t.numpy().astype(int) for t in labels)
     assert bg.any() and fg.any() and neg.any() and (bg + fg + neg <= 1).all()

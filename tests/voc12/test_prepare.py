@@ -3,8 +3,8 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from voc12 import dataloader as vocdata
-from voc12 import prepare
+from dataset.spec import load_cls_labels
+from voc12 import dataloader as vocdata, prepare
 
 
 def _voc_tree(root, train, val, extra):
@@ -41,7 +41,7 @@ def test_prepare_with_sbd(tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(aug / "2008_000010.png"))[1:3, 1:4], 7)
     # VOC's own mask wins over SBD's for images that have both.
     np.testing.assert_array_equal(np.asarray(Image.open(aug / "2007_000001.png")), 1)
-    labels = vocdata.load_cls_labels(out / "cls_labels.npy")
+    labels = load_cls_labels(out / "cls_labels.npy")
     assert set(labels) == set(train + val + sbd_only)
     assert labels["2007_000002"][1] == 1 and labels["2007_000002"][14] == 1 and labels["2007_000002"].sum() == 2
 

@@ -3,7 +3,7 @@ import hashlib
 import numpy as np
 from PIL import Image
 
-from voc12 import dataloader as vocdata
+from dataset.spec import load_cls_labels, load_img_name_list
 from voc12 import toy
 
 
@@ -23,9 +23,9 @@ def test_generation_is_deterministic(tmp_path):
 
 
 def test_layout_labels_and_annotations_agree(toy):
-    names = vocdata.load_img_name_list(toy.root / "ImageSets/Segmentation/train.txt")
+    names = load_img_name_list(toy.root / "ImageSets/Segmentation/train.txt")
     assert len(names) == 16
-    labels = vocdata.load_cls_labels(toy.meta / "cls_labels.npy")
+    labels = load_cls_labels(toy.meta / "cls_labels.npy")
     for name in names:
         with Image.open(toy.root / "SegmentationClass" / f"{name}.png") as png:
             assert png.mode == "P"

@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from step import STEPS
-
 from misc.errors import PipelineError
+from step import STEPS
 
 DATA_ROOT = Path("data/toy_voc")
 META = DATA_ROOT / "meta"

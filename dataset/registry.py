@@ -1,22 +1,28 @@
-"""The dataset registry: ``--dataset voc12|coco14|folder`` -> its spec, root, lists and step defaults."""
+"""The dataset registry, one table: ``--dataset voc12|coco14|folder`` -> its spec, root flag, lists, seed
+thresholds and the flag defaults that differ from VOC's. A new dataset is one more :data:`DATASETS` entry."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from coco14.dataloader import COCO14
+from dataset.folder import load_folder_spec
+from dataset.spec import DatasetSpec, load_img_name_list
 from misc.errors import PipelineError
-from voc12.dataloader import VOC12, DatasetSpec, load_img_name_list
-from voc12.folder import load_folder_spec
+from voc12.dataloader import VOC12
 
-NAMES = ("voc12", "coco14", "folder")
 
-# Seed thresholds (fg, bg) of cam_to_ir_label and amn_cam_to_ir_label when --conf_*_thres is not given.
-SEED_THRESHOLDS = {
-    "voc12": {"cam": (0.30, 0.05), "amn": (0.45, 0.15)},
-    "coco14": {"cam": (0.45, 0.15), "amn": (0.45, 0.15)},
-    "folder": {"cam": (0.30, 0.05), "amn": (0.45, 0.15)},
-}
+@dataclass(frozen=True)
+class DatasetEntry:
+    """What ``--dataset NAME`` means: its spec (read from the root for an own folder), the flag values that
+    differ from the VOC driver's defaults, and the seed thresholds (fg, bg) of the CAM and AMN seeds."""
+
+    spec: Callable[[str | None], DatasetSpec]
+    defaults: Callable[[dict, str | None], dict]
+    seed_thresholds: dict[str, tuple[float, float]]
+
 
 _OUTPUT_FLAGS = ("cam_out_dir", "ir_label_out_dir", "amn_cam_out_dir", "amn_ir_label_out_dir", "sem_seg_out_dir",
                  "sem_seg_map_dir", "ins_seg_out_dir", "seg_out_dir")
@@ -30,24 +36,42 @@ def _suffixed(base: dict, suffix: str) -> dict:
     return out
 
 
+def _coco_defaults(parser_defaults: dict, root: str | None) -> dict:
+    return {"train_list": "coco14/train14.txt", "val_list": "coco14/val14.txt",
+            "infer_list": "coco14/train14.txt", "cls_labels": "coco14/cls_labels.npy", "sem_seg_bg_thres": 0.22,
+            # The COCO DeepLab-v2 schedule that WSSS work uses (LPCAM's config): 100k steps at lr 2e-4.
+            "seg_train_list": "coco14/train14.txt", "seg_eval_list": "coco14/val14.txt", "seg_iter_max": 100000,
+            "seg_lr": 2e-4, **_suffixed(parser_defaults, "_coco")}
+
+
+def _folder_defaults(parser_defaults: dict, root: str | None) -> dict:
+    base = Path(root) if root else Path("data/folder")
+    return {"train_list": str(base / "train.txt"), "val_list": str(base / "val.txt"),
+            "infer_list": str(base / "train.txt"), "cls_labels": str(base / "cls_labels.npy"),
+            "seg_train_list": str(base / "train.txt"), "seg_eval_list": str(base / "val.txt"),
+            **_suffixed(parser_defaults, "_folder")}
+
+
+DATASETS = {
+    "voc12": DatasetEntry(lambda root: VOC12, lambda defaults, root: {},
+                          {"cam": (0.30, 0.05), "amn": (0.45, 0.15)}),
+    "coco14": DatasetEntry(lambda root: COCO14, _coco_defaults, {"cam": (0.45, 0.15), "amn": (0.45, 0.15)}),
+    "folder": DatasetEntry(load_folder_spec, _folder_defaults, {"cam": (0.30, 0.05), "amn": (0.45, 0.15)}),
+}
+NAMES = tuple(DATASETS)
+
+
+def entry(name: str) -> DatasetEntry:
+    """The registry entry of ``--dataset name``; an unknown name is an error listing the known ones."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise PipelineError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}") from None
+
+
 def step_defaults(name: str, parser_defaults: dict, root: str | None = None) -> dict:
     """Flag values that differ from the VOC driver's defaults for dataset ``name``."""
-    if name == "voc12":
-        return {}
-    if name == "coco14":
-        return {"train_list": "coco14/train14.txt", "val_list": "coco14/val14.txt",
-                "infer_list": "coco14/train14.txt", "cls_labels": "coco14/cls_labels.npy", "sem_seg_bg_thres": 0.22,
-                # The COCO DeepLab-v2 schedule that WSSS work uses (LPCAM's config): 100k steps at lr 2e-4.
-                "seg_train_list": "coco14/train14.txt", "seg_eval_list": "coco14/val14.txt", "seg_iter_max": 100000,
-                "seg_lr": 2e-4,
-                **_suffixed(parser_defaults, "_coco")}
-    if name == "folder":
-        base = Path(root) if root else Path("data/folder")
-        return {"train_list": str(base / "train.txt"), "val_list": str(base / "val.txt"),
-                "infer_list": str(base / "train.txt"), "cls_labels": str(base / "cls_labels.npy"),
-                "seg_train_list": str(base / "train.txt"), "seg_eval_list": str(base / "val.txt"),
-                **_suffixed(parser_defaults, "_folder")}
-    raise PipelineError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
+    return entry(name).defaults(parser_defaults, root)
 
 
 def follow_label_folder(args, given: set[str]) -> None:
@@ -68,15 +92,7 @@ def dataset_root(args) -> str | None:
 
 def get_dataset(args) -> DatasetSpec:
     """The spec of ``args.dataset``, with ``--gt_dir`` applied."""
-    name = getattr(args, "dataset", "voc12")
-    if name == "voc12":
-        spec = VOC12
-    elif name == "coco14":
-        spec = COCO14
-    elif name == "folder":
-        spec = load_folder_spec(dataset_root(args))
-    else:
-        raise PipelineError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
+    spec = entry(getattr(args, "dataset", "voc12")).spec(dataset_root(args))
     gt_dir = getattr(args, "gt_dir", None)
     return dataclasses.replace(spec, gt_root=gt_dir) if gt_dir else spec
 
@@ -88,7 +104,7 @@ def checked_root(args) -> Path:
 
 def seed_thresholds(args, kind: str) -> tuple[float, float]:
     """(fg, bg) for ``kind`` 'cam' or 'amn': the flags if given, else the dataset's defaults."""
-    fg, bg = SEED_THRESHOLDS[getattr(args, "dataset", "voc12")][kind]
+    fg, bg = entry(getattr(args, "dataset", "voc12")).seed_thresholds[kind]
     return (fg if args.conf_fg_thres is None else args.conf_fg_thres,
             bg if args.conf_bg_thres is None else args.conf_bg_thres)
 

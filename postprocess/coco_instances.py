@@ -12,9 +12,10 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from misc import coco_format, instances
+from misc import coco_format
 from misc.errors import PipelineError
 from misc.fileio import cam_path, load_png
+from postprocess import instance_scoring
 from voc12.dataloader import DatasetSpec
 
 
@@ -55,7 +56,7 @@ def pseudo_label_file(spec: DatasetSpec, root: Path, names: Sequence[str], ins_d
 
 def voc_ground_truth(spec: DatasetSpec, root: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """An image's VOC instances: (R, H, W) masks and 0-based labels from its object and class PNGs."""
-    return instances.instances_from_voc_pngs(load_png(spec.gt_path(root, name)),
+    return instance_scoring.instances_from_voc_pngs(load_png(spec.gt_path(root, name)),
                                              load_png(spec.instance_path(root, name)))
 
 

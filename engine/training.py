@@ -1,5 +1,5 @@
-"""The training engine every training step shares: network construction, seeded global batches, DDP under
-torchrun, resumable checkpoints and the final plain state dict.
+"""The training loop every training step shares: seeded global batches, DDP under torchrun, resumable
+checkpoints, metrics, and the final plain state dict.
 
 The same seed gives the same global batches and the same augmentation of every sample whatever the worker
 count or world size: each epoch's order comes from (seed, epoch), each sample's randomness from
@@ -7,8 +7,6 @@ count or world size: each epoch's order comes from (seed, epoch), each sample's 
 """
 from __future__ import annotations
 
-import importlib
-import os
 import random
 from pathlib import Path
 
@@ -16,72 +14,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from misc import distributed, provenance
+from engine import checkpoints
+from engine.inference import init_worker
+from engine.seeding import sample_seed
+from misc import distributed
 from misc.errors import PipelineError
-from misc.fileio import load_state_dict, resolve_weights, save_torch
-from net import resnet50
-
-
-def build_network(module_name: str, class_name: str, **kwargs) -> torch.nn.Module:
-    return getattr(importlib.import_module(module_name), class_name)(**kwargs)
-
-
-def init_backbone(model: torch.nn.Module, spec: str | None) -> None:
-    print(f"backbone weights: {resnet50.load_backbone_weights(model.resnet50, spec)}")
-
-
-def checkpoint_path(name: str, flag: str, producer: str) -> Path:
-    """The checkpoint file under our name or the official ``name.pth``; missing is an error naming both."""
-    try:
-        return resolve_weights(name)
-    except FileNotFoundError as err:
-        raise PipelineError(f"checkpoint {name} does not exist (nor {name}.pth; set by {flag}); run {producer} "
-                            "first, or put the released file there") from err
-
-
-def describe_checkpoint(sd: dict) -> str:
-    """What network a state dict holds, from its keys and head shapes."""
-    def shape(key):
-        return "x".join(str(d) for d in sd[key].shape[:2])
-
-    if "label_enc.weight" in sd:
-        return f"an AMN network (label_enc {shape('label_enc.weight')})"
-    if "fc_edge6.weight" in sd or "fc_dp7.0.weight" in sd:
-        return "an IRN network (edge and displacement branches)"
-    if any(k.startswith("base.aspp") for k in sd):
-        return "a DeepLab-v2 network"
-    if "classifier.weight" in sd:
-        return f"a CAM network (classifier {shape('classifier.weight')})"
-    if "fc.weight" in sd and "conv1.weight" in sd:
-        return f"an ImageNet ResNet classifier (fc {shape('fc.weight')})"
-    return f"an unknown network ({len(sd)} tensors, first {next(iter(sd), 'none')})"
-
-
-def load_weights(model: torch.nn.Module, name: str, expected: str = "", flag: str = "", producer: str = "",
-                 strict: bool = True) -> Path:
-    """Strictly load final weights from ``name`` (or the official ``name.pth``).
-
-    A file of another network, or of another class count, is an error that says what the file holds.
-    """
-    path = checkpoint_path(name, flag or "the weights flag", producer or "the training step")
-    sd = load_state_dict(path)
-    try:
-        model.load_state_dict(sd, strict=strict)
-    except RuntimeError as err:
-        held = describe_checkpoint(sd)
-        want = expected or type(model).__name__
-        if "size mismatch" in str(err):
-            raise PipelineError(f"{path} holds {held}, whose head does not fit {want} for "
-                                f"{getattr(model, 'n_classes', '?')} classes; use the checkpoint of this dataset "
-                                f"({flag})") from err
-        raise PipelineError(f"{path} holds the weights of {held}, not of {want}; pass the right file with "
-                            f"{flag or 'the weights flag'}") from err
-    return path
-
-
-def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """The seed of one sample's augmentations in one epoch."""
-    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
+from misc.torchutils import PolyOptimizer
 
 
 class GlobalBatchSampler(Sampler):
@@ -142,8 +80,6 @@ class SeededSamples(Dataset):
 def train_loader(dataset: Dataset, batch_size: int, num_workers: int, device: torch.device,
                  seed: int = 0) -> DataLoader:
     """Seeded global batches of ``batch_size`` (this rank's share under torchrun)."""
-    from misc.torchutils import init_worker
-
     if len(dataset) < batch_size:
         raise PipelineError(f"the training list has {len(dataset)} images, fewer than one batch of {batch_size}; "
                             "lower the batch size or use a longer list")
@@ -153,113 +89,12 @@ def train_loader(dataset: Dataset, batch_size: int, num_workers: int, device: to
                       worker_init_fn=init_worker, generator=torch.Generator().manual_seed(seed))
 
 
-def training_device(args) -> torch.device:
-    """This process's device: --device, or this rank's GPU under torchrun (joining its group)."""
-    from misc.torchutils import process_device
-
-    return distributed.init_distributed(process_device(args.device),
-                                        getattr(args, "dist_timeout_min", distributed.DEFAULT_TIMEOUT_MIN))
-
-
 def poly_optimizer(param_groups: tuple, lr: float, weight_decay: float, max_step: int, new_lr_mult: float = 10):
     """The official PolyOptimizer: ``lr`` on the first group, ``new_lr_mult * lr`` on the second."""
-    from misc.torchutils import PolyOptimizer
-
     return PolyOptimizer([
         {"params": param_groups[0], "lr": lr, "weight_decay": weight_decay},
         {"params": param_groups[1], "lr": new_lr_mult * lr, "weight_decay": weight_decay},
     ], lr=lr, weight_decay=weight_decay, max_step=max_step)
-
-
-def use_channels_last(model: torch.nn.Module, args) -> None:
-    """``--channels_last True``: NHWC weights (faster convolutions on recent GPUs)."""
-    if getattr(args, "channels_last", False):
-        model.to(memory_format=torch.channels_last)
-
-
-def batch_input(img: torch.Tensor, device: torch.device, args) -> torch.Tensor:
-    """A batch on ``device``, NHWC with ``--channels_last True``."""
-    img = img.to(device, non_blocking=True)
-    return img.contiguous(memory_format=torch.channels_last) if getattr(args, "channels_last", False) else img
-
-
-def autocast(device: torch.device, enabled: bool):
-    """bfloat16 autocast when ``--amp`` is set, on any device (the networks keep their heads in float32)."""
-    from misc.torchutils import autocast as _autocast
-
-    return _autocast(device, enabled)
-
-
-def resume_path(weights_name: str) -> Path:
-    return Path(f"{weights_name}.resume")
-
-
-def plain_args(args) -> dict:
-    """argparse values as JSON-like types, so the checkpoint loads with weights_only=True."""
-    return {k: provenance.canonical(v) for k, v in vars(args).items()}
-
-
-def training_record(args, flags: tuple[str, ...], **extra) -> dict:
-    """The settings that change a training result: the named flags plus digests of its inputs."""
-    return provenance.canonical({**{f: getattr(args, f, None) for f in flags}, **extra})
-
-
-def init_digest(spec: str | None) -> str:
-    """Content digest of an initialisation file, or the spec itself (none, auto)."""
-    if spec is not None and Path(spec).is_file():
-        return provenance.file_digest(spec)
-    found = resnet50.find_imagenet_weights() if spec in (None, "auto") else None
-    return provenance.file_digest(found) if found else str(spec)
-
-
-def save_resume(weights_name: str, model, optimizer, epoch: int, args, record: dict, unit: str = "epoch") -> None:
-    """Everything needed to continue after ``epoch`` epochs (or iterations, ``unit``; the RNG state too), and
-    the record it must be continued with."""
-    save_torch(resume_path(weights_name), {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                           "epoch": epoch, "unit": unit, "args": plain_args(args),
-                                           "record": record, **rng_states()})
-
-
-def rng_states() -> dict:
-    """torch's CPU generator and, where CUDA is used, every GPU's (AMN's dropout draws from the GPU's)."""
-    states = {"torch_rng": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        states["cuda_rng"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def restore_rng_states(state: dict) -> None:
-    """The generators saved by :func:`rng_states` (a GPU state only where this machine has as many GPUs)."""
-    if "torch_rng" in state:
-        torch.set_rng_state(state["torch_rng"])
-    cuda = state.get("cuda_rng")
-    if cuda is not None:
-        if not torch.cuda.is_available() or torch.cuda.device_count() != len(cuda):
-            print("warning: the resume file holds the generators of a machine with other GPUs; random layers "
-                  "(dropout) continue from fresh ones")
-            return
-        torch.cuda.set_rng_state_all(cuda)
-
-
-def try_resume(weights_name: str, model, optimizer, device: torch.device, record: dict, overwrite: bool) -> int:
-    """Load a resumable checkpoint if one exists and was made with ``record``; returns the finished epochs."""
-    path = resume_path(weights_name)
-    if not path.is_file():
-        return 0
-    if overwrite:
-        print(f"--overwrite True: ignoring {path} and training from the start")
-        return 0
-    state = load_state_dict(path, map_location="cpu")
-    saved = state.get("record")
-    if saved != record:
-        raise PipelineError(f"{path} was saved by a run with other settings "
-                            f"({provenance.describe_difference(saved, record)}); rerun with the same flags to "
-                            f"continue it, or delete it (or pass --overwrite True) to start over")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    restore_rng_states(state)
-    print(f"resuming from {path} after {state.get('unit', 'epoch')} {state['epoch']}")
-    return int(state["epoch"])
 
 
 def wrap_ddp(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -290,7 +125,7 @@ def _begin_training(model, optimizer, weights_name: str, args, device: torch.dev
     if distributed.is_main():
         remove_stale_temporaries(Path(weights_name).parent)
     distributed.barrier()
-    start = try_resume(weights_name, model, optimizer, device, record, args.overwrite)
+    start = checkpoints.try_resume(weights_name, model, optimizer, device, record, args.overwrite)
     # train() freezes the stem (requires_grad); DDP must see the final flags when it is built.
     model.train()
     net = wrap_ddp(model, device)
@@ -347,7 +182,7 @@ def fit(model, optimizer, loader, epochs: int, weights_name: str, args, device: 
             scores = after_epoch(ep)
             if scores:
                 metrics.validation((ep + 1) * len(loader), ep + 1, scores)
-        distributed.save_on_master(save_resume, weights_name, model, optimizer, ep + 1, args, record)
+        distributed.save_on_master(checkpoints.save_resume, weights_name, model, optimizer, ep + 1, args, record)
     metrics.close()
 
 
@@ -392,18 +227,6 @@ def fit_iterations(model, optimizer, loader, iter_max: int, iter_size: int, weig
         pbar.set_postfix({k: f"{v:.4f}" for k, v in shown_sum.items()})
         _report(metrics, pbar, iteration, iter_max, shown_sum, images, None, device)
         if iteration % save_every == 0 and iteration < iter_max:
-            distributed.save_on_master(save_resume, weights_name, model, optimizer, iteration, args, record,
+            distributed.save_on_master(checkpoints.save_resume, weights_name, model, optimizer, iteration, args, record,
                                        "iteration")
     metrics.close()
-
-
-def _save_final(weights_name: str, model) -> None:
-    os.makedirs(Path(weights_name).parent, exist_ok=True)
-    save_torch(weights_name, model.state_dict())
-    resume_path(weights_name).unlink(missing_ok=True)
-    print(f"saved {weights_name}")
-
-
-def save_final(weights_name: str, model) -> None:
-    """The plain state dict under the official file name (rank 0); the resume file is no longer needed."""
-    distributed.save_on_master(_save_final, weights_name, model)

@@ -10,7 +10,6 @@ PNGs.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from dataset.spec import read_image
 from misc.fileio import atomic_open, cam_path, load_cam, load_png
 
 SWEPT = ("cam", "amn_cam", "sem_seg")
@@ -63,9 +63,7 @@ def cam_layers(path: Path, size: tuple[int, int]) -> dict | None:
 
 def _thumbnail_row(spec, root, name: str, masks: dict[str, Path], palette: np.ndarray) -> tuple[dict, tuple]:
     """A browser row's image and whichever of ``masks`` exist, thumbnail-sized; also the thumbnail size."""
-    from voc12 import dataloader as vocdata
-
-    img = vocdata.read_image(spec.image_path(root, name))
+    img = read_image(spec.image_path(root, name))
     size = thumb_size(*img.shape[:2])
     row = {"name": name, "width": size[0], "height": size[1],
            "image": data_uri(_resize(img, size, nearest=False), "JPEG")}

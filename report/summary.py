@@ -1,0 +1,273 @@
+"""The threshold-robustness report's pieces: the curve, the markdown tables, seed quality, flooding classes
+and the overlay rows (make_report assembles them; ``report.html`` builds the page)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dataset import registry
+from dataset.spec import read_image, voc_palette
+from misc.fileio import atomic_open, cam_path, load_cam, load_png
+
+STAGES = {"cam": "CAM", "amn_cam": "AMN CAM", "sem_seg": "final mask", "seg": "segmentation net",
+          "seg_crf": "segmentation net + CRF"}
+# The segmentation network is scored on its own list (val), not on the pseudo masks' images.
+PSEUDO_MASK_STAGES = ("cam", "amn_cam", "sem_seg")
+TILE = 160
+TITLE_HEIGHT = 18
+COLUMNS = ("image", "ground truth", "CAM", "AMN CAM", "AMN seed", "final mask")
+
+
+def load_records(result_dir: Path) -> dict[str, dict]:
+    """Every stage's eval record; seg.json's CRF scores become the stage seg_crf."""
+    records = {s: json.loads((result_dir / f"{s}.json").read_text())
+               for s in STAGES if (result_dir / f"{s}.json").is_file()}
+    if "seg" in records and records["seg"].get("crf"):
+        records["seg_crf"] = {**records["seg"]["crf"], "threshold": None, "eval_set": records["seg"]["eval_set"]}
+    return records
+
+
+def _at(rec: dict) -> str:
+    """'mIoU @ threshold', or 'mIoU (on <list>)' for the segmentation network."""
+    if rec.get("threshold") is None:
+        return f"{_fmt(rec['miou'])} (on {Path(str(rec.get('eval_set', '?'))).name})"
+    return f"{_fmt(rec['miou'])} @ {rec['threshold']:.2f}"
+
+
+def plot_threshold_curve(records: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    for stage, colour in (("cam", "tab:blue"), ("amn_cam", "tab:red")):
+        rec = records.get(stage)
+        if rec is None:
+            continue
+        sw = rec["sweep"]
+        ax.plot(sw["thresholds"], [100 * m for m in sw["miou"]], color=colour, label=STAGES[stage])
+        ax.plot([rec["threshold"]], [100 * rec["miou"]], "o", color=colour)
+        ax.axvspan(sw["low"], sw["high"], color=colour, alpha=0.12)
+    sem_seg = records.get("sem_seg")
+    if sem_seg is not None and sem_seg.get("sweep"):
+        sw = sem_seg["sweep"]
+        ax.plot(sw["thresholds"], [100 * m for m in sw["miou"]], color="tab:green", label="final mask")
+        ax.plot([sem_seg["threshold"]], [100 * sem_seg["miou"]], "o", color="tab:green")
+        ax.axvspan(sw["low"], sw["high"], color="tab:green", alpha=0.12)
+    elif sem_seg is not None:
+        ax.axhline(100 * sem_seg["miou"], color="tab:green", ls="--", label="final mask")
+    ax.set_xlabel("background threshold\n(dots: default thresholds; bands: within 1 point of the best)")
+    ax.set_ylabel("mIoU (%)")
+    ax.set_title("mIoU against the background threshold", fontsize=12)
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_open(path) as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)
+
+
+def seed_quality(args, seed_dir: str, names: list[str]) -> dict | None:
+    """Precision of the confident (non-255) seed pixels against the ground truth, and the 255 fraction."""
+    spec, root = registry.get_dataset(args), registry.dataset_root(args)
+    correct = confident = unsure = total = 0
+    for name in names:
+        path = Path(seed_dir) / f"{name}.png"
+        if not path.is_file():
+            return None
+        seed = load_png(path)
+        gt = load_png(spec.gt_path(root, name))
+        valid = gt != 255
+        conf = (seed != 255) & valid
+        correct += int((seed[conf] == gt[conf]).sum())
+        confident += int(conf.sum())
+        unsure += int((seed == 255).sum())
+        total += seed.size
+    if total == 0:
+        return None
+    return {"precision": correct / max(confident, 1), "ignored_fraction": unsure / total}
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def regressions(records: dict) -> list[str]:
+    """A warning for every stage that scores below an earlier one (pipeline order)."""
+    order = [s for s in PSEUDO_MASK_STAGES if s in records and records[s]["miou"] is not None]
+    return [f"**Warning:** {STAGES[later]} ({_fmt(records[later]['miou'])}) scores below {STAGES[earlier]} "
+            f"({_fmt(records[earlier]['miou'])})."
+            for i, later in enumerate(order) for earlier in order[:i]
+            if records[later]["miou"] < records[earlier]["miou"]]
+
+
+def flooding_classes(args, names: list[str], fill: float = 0.5, excess: float = 3.0) -> dict[str, int]:
+    """Classes whose final masks cover more than ``fill`` of an image and ``excess`` x its ground truth there."""
+    spec, root = registry.get_dataset(args), registry.dataset_root(args)
+    counts: dict[str, int] = {}
+    for name in names:
+        path = Path(args.sem_seg_out_dir) / f"{name}.png"
+        if not path.is_file():
+            continue
+        mask, gt = load_png(path), load_png(spec.gt_path(root, name))
+        for c in np.unique(mask):
+            if 0 < c <= spec.n_classes and (mask == c).mean() > fill and (mask == c).sum() > excess * max(
+                    (gt == c).sum(), 1):
+                counts[spec.class_names[c - 1]] = counts.get(spec.class_names[c - 1], 0) + 1
+    return counts
+
+
+def summary_markdown(records: dict, seeds: dict, missing: list[str], floods: dict | None = None) -> str:
+    lines = ["# Threshold-robustness report", ""]
+    if missing:
+        lines += [f"Missing stages (not run yet): {', '.join(missing)}.", ""]
+    warnings = regressions(records)
+    if floods:
+        warnings.append("**Warning:** final masks flood images where the ground truth has little of the class: " +
+                        ", ".join(f"{c} ({n} image{'s' * (n > 1)})"
+                                  for c, n in sorted(floods.items(), key=lambda x: -x[1])) +
+                        " (the mask covers over half the image and over 3x the class's true area).")
+    for warning in warnings:
+        lines += [warning, ""]
+    lines += ["| stage | mIoU at default threshold | best threshold | best mIoU | robust interval (within 1 point) |",
+              "|---|---|---|---|---|"]
+    for stage, rec in records.items():
+        sw = rec.get("sweep")
+        best = (f"{sw['best_threshold']:.2f}", _fmt(sw["best_miou"]),
+                f"{sw['width']:.2f} ([{sw['low']:.2f}, {sw['high']:.2f}])") if sw else ("-", "-", "-")
+        lines.append(f"| {STAGES[stage]} | {_at(rec)} | {' | '.join(best)} |")
+    lines += ["", "## Per-class IoU (%)", "", "| class | " + " | ".join(STAGES[s] for s in records) + " |",
+              "|---|" + "---|" * len(records)]
+    classes = next(iter(records.values()))["per_class_iou"] if records else {}
+    for c in classes:
+        vals = [records[s]["per_class_iou"].get(c) for s in records]
+        if any(v is not None for v in vals):
+            lines.append(f"| {c} | " + " | ".join(_fmt(v) for v in vals) + " |")
+    if seeds:
+        lines += ["", "## Seed quality", "", "| seeds | precision of confident pixels | pixels marked 255 |",
+                  "|---|---|---|"]
+        lines += [f"| {k} | {_fmt(v['precision'])} | {_fmt(v['ignored_fraction'])} |" for k, v in seeds.items()]
+    for stage, rec in records.items():
+        if rec.get("worst_images"):
+            lines += ["", f"## Worst images: {STAGES[stage]}", "", "| image | mIoU |", "|---|---|"]
+            lines += [f"| {w['name']} | {_fmt(w['miou'])} |" for w in rec["worst_images"]]
+    return "\n".join(lines) + "\n"
+
+
+# overlays -------------------------------------------------------------------------
+
+def _tile(arr: np.ndarray | None) -> np.ndarray:
+    if arr is None:
+        return np.full((TILE, TILE, 3), 128, np.uint8)
+    return np.asarray(Image.fromarray(arr).resize((TILE, TILE), Image.NEAREST))
+
+
+def _colour_mask(mask: np.ndarray) -> np.ndarray:
+    return voc_palette()[mask]
+
+
+def title_strip(width: int) -> np.ndarray:
+    """A white strip with the column titles, one per tile."""
+    from PIL import ImageDraw
+
+    strip = Image.new("RGB", (width, TITLE_HEIGHT), "white")
+    draw = ImageDraw.Draw(strip)
+    for i, title in enumerate(COLUMNS):
+        draw.text((i * TILE + 4, 3), title, fill="black")
+    return np.asarray(strip)
+
+
+def _heat(img: np.ndarray, cam_dir: str, name: str) -> np.ndarray | None:
+    path = cam_path(cam_dir, name)
+    if not path.is_file():
+        return None
+    import matplotlib
+
+    cams = load_cam(path)["high_res"]
+    heat = cams.max(0) if len(cams) else np.zeros(img.shape[:2], np.float32)
+    rgb = (matplotlib.colormaps["jet"](np.clip(heat, 0, 1))[..., :3] * 255).astype(np.float32)
+    return (0.5 * img + 0.5 * rgb).astype(np.uint8)
+
+
+def _png_or_none(path: Path) -> np.ndarray | None:
+    return _colour_mask(load_png(path)) if path.is_file() else None
+
+
+def overlay_row(args, name: str) -> np.ndarray:
+    """Titled row: image | ground truth | CAM | AMN CAM | AMN seed | final mask, each TILE x TILE."""
+    spec, root = registry.get_dataset(args), registry.dataset_root(args)
+    img = read_image(spec.image_path(root, name))
+    panels = [img, _png_or_none(spec.gt_path(root, name)),
+              _heat(img, args.cam_out_dir, name), _heat(img, args.amn_cam_out_dir, name),
+              _png_or_none(Path(args.amn_ir_label_out_dir) / f"{name}.png"),
+              _png_or_none(Path(args.sem_seg_out_dir) / f"{name}.png")]
+    row = np.concatenate([_tile(p) for p in panels], axis=1)
+    return np.concatenate([title_strip(row.shape[1]), row], axis=0)
+
+
+def _instance_colours(masks: np.ndarray, img: np.ndarray) -> np.ndarray:
+    """Each instance in its own palette colour, blended over the image."""
+    out = img.astype(np.float32) * 0.4
+    palette = voc_palette()
+    for k, m in enumerate(masks):
+        out[m] = 0.4 * img[m] + 0.6 * palette[1 + k % 254]
+    return out.astype(np.uint8)
+
+
+def instance_row(args, name: str) -> np.ndarray | None:
+    """image | ground-truth instances | predicted instances, or None without predictions."""
+    from postprocess.instance_scoring import instances_from_voc_pngs
+
+    path = cam_path(args.ins_seg_out_dir, name)
+    if not path.is_file():
+        return None
+    spec, root = registry.get_dataset(args), registry.dataset_root(args)
+    img = read_image(spec.image_path(root, name))
+    with np.load(path, allow_pickle=False) as data:
+        pred = data["mask"]
+    panels = [img, None, _instance_colours(pred, img)]
+    if spec.has_instances(root) and spec.instance_path(root, name).is_file():
+        gt, _ = instances_from_voc_pngs(load_png(spec.gt_path(root, name)), load_png(spec.instance_path(root, name)))
+        panels[1] = _instance_colours(gt, img)
+    return np.concatenate([_tile(p) for p in panels], axis=1)
+
+
+def write_instance_overlays(args, names: list[str], out_dir: Path) -> list[Path]:
+    written = []
+    for name in names[:args.report_images]:
+        row = instance_row(args, name)
+        if row is None:
+            continue
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_open(out_dir / f"{name}.png") as f:
+            Image.fromarray(row).save(f, format="PNG")
+        written.append(out_dir / f"{name}.png")
+    return written
+
+
+def instance_markdown(record: dict | None) -> list[str]:
+    if record is None:
+        return []
+    coco = record.get("coco") or {}
+    lines = ["", "## Instance masks (VOC mAP at IoU 0.5; COCO mask AP)", "", f"VOC mAP@0.5 {_fmt(record['map'])}, "
+             f"COCO AP {_fmt(coco.get('ap'))} (AP50 {_fmt(coco.get('ap50'))}, AP75 {_fmt(coco.get('ap75'))}) over "
+             f"{record['n_images']} images; overlays in instances/ (image | ground truth | prediction).", "",
+             "| class | VOC AP@0.5 | COCO AP |", "|---|---|---|"]
+    per_class = coco.get("per_class", {})
+    classes = [c for c in dict.fromkeys([*record["ap"], *per_class])
+               if record["ap"].get(c) is not None or per_class.get(c) is not None]
+    return lines + [f"| {c} | {_fmt(record['ap'].get(c))} | {_fmt(per_class.get(c))} |" for c in classes]
+
+
+def write_overlays(args, names: list[str], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in names[:args.report_images]:
+        path = out_dir / f"{name}.png"
+        with atomic_open(path) as f:
+            Image.fromarray(overlay_row(args, name)).save(f, format="PNG")
+        written.append(path)
+    return written
