@@ -8,7 +8,9 @@ count or world size: each epoch's order comes from (seed, epoch), each sample's 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -150,42 +152,6 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _report(metrics, pbar, iteration: int, total: int, shown: dict, images: int, epoch: int | None,
-            device: torch.device) -> None:
-    line = metrics.iteration(iteration, total, shown, images * distributed.world_size(), epoch,
-                             peak_memory_mb(device))
-    if line:
-        pbar.write(line)
-
-
-def fit(model, optimizer, loader, epochs: int, weights_name: str, args, device: torch.device, desc: str,
-        train_step, record: dict, after_epoch=None) -> None:
-    """Resume if possible, then run ``train_step(net, pack) -> (loss, shown values)`` over the remaining
-    epochs; rank 0 saves a resumable checkpoint after each one. ``net`` is the DDP-wrapped model.
-    ``after_epoch(epoch)`` may return validation scores, which go to the metrics."""
-    from tqdm import tqdm
-
-    start, net = _begin_training(model, optimizer, weights_name, args, device, record)
-    metrics = run_metrics(args, desc)
-    for ep in range(start, epochs):
-        loader.batch_sampler.set_epoch(ep)
-        pbar = tqdm(loader, desc=f"{desc} {ep + 1}/{epochs}", dynamic_ncols=True, disable=not distributed.is_main())
-        for i, pack in enumerate(pbar):
-            loss, shown = train_step(net, pack)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            pbar.set_postfix({k: f"{v:.4f}" for k, v in shown.items()})
-            _report(metrics, pbar, ep * len(loader) + i + 1, epochs * len(loader), shown, len(pack["img"]), ep + 1,
-                    device)
-        if after_epoch is not None and distributed.is_main():
-            scores = after_epoch(ep)
-            if scores:
-                metrics.validation((ep + 1) * len(loader), ep + 1, scores)
-        distributed.save_on_master(checkpoints.save_resume, weights_name, model, optimizer, ep + 1, args, record)
-    metrics.close()
-
-
 def cycle_batches(loader: DataLoader, start: int = 0):
     """The loader's batches epoch after epoch, forever, beginning after ``start`` batches (for resuming)."""
     if len(loader) == 0:
@@ -197,36 +163,201 @@ def cycle_batches(loader: DataLoader, start: int = 0):
         epoch, skip = epoch + 1, 0
 
 
-def fit_iterations(model, optimizer, loader, iter_max: int, iter_size: int, weights_name: str, args,
-                   device: torch.device, desc: str, train_step, record: dict, save_every: int,
-                   before_step=None) -> None:
-    """The iteration-based engine (deeplab-pytorch's): ``iter_max`` optimizer steps, each on ``iter_size``
-    accumulated batches; ``before_step(iteration)`` sets the learning rate of the 1-based iteration. Rank 0
-    saves a resumable checkpoint every ``save_every`` iterations; a resumed run draws the same batches."""
+# Schedules: what one optimizer step consumes, and when an epoch ends -------------------------------------
+
+@dataclass(frozen=True)
+class Epochs:
+    """IRN's schedule: ``epochs`` passes over the loader, one batch per optimizer step; resumable after each
+    epoch (the checkpoint counts epochs)."""
+
+    epochs: int
+    unit = "epoch"
+
+    def total_steps(self, loader: DataLoader) -> int:
+        return self.epochs * len(loader)
+
+    def steps_done(self, finished: int, loader: DataLoader) -> int:
+        return finished * len(loader)
+
+    def progress_bar(self, desc: str, loader: DataLoader, done: int):
+        """One bar per epoch, as the official steps print."""
+        return _bar(f"{desc} {done // len(loader) + 1}/{self.epochs}", len(loader), 0)
+
+    def groups(self, loader: DataLoader, finished: int):
+        """(1-based epoch, the batches of one optimizer step, whether the epoch ends with it)."""
+        for ep in range(finished, self.epochs):
+            loader.batch_sampler.set_epoch(ep)
+            for i, pack in enumerate(loader):
+                yield ep + 1, [pack], i == len(loader) - 1
+
+
+@dataclass(frozen=True)
+class Iterations:
+    """deeplab-pytorch's schedule: ``iter_max`` optimizer steps, each on ``iter_size`` accumulated batches,
+    drawn epoch after epoch; resumable every ``save_every`` steps (the checkpoint counts iterations)."""
+
+    iter_max: int
+    iter_size: int = 1
+    save_every: int = 0
+    unit = "iteration"
+
+    def total_steps(self, loader: DataLoader) -> int:
+        return self.iter_max
+
+    def steps_done(self, finished: int, loader: DataLoader) -> int:
+        return finished
+
+    def progress_bar(self, desc: str, loader: DataLoader, done: int):
+        return _bar(desc, self.iter_max, done)
+
+    def groups(self, loader: DataLoader, finished: int):
+        batches = cycle_batches(loader, finished * self.iter_size)
+        for _ in range(finished, self.iter_max):
+            yield None, [next(batches) for _ in range(self.iter_size)], False
+
+
+def _bar(desc: str, total: int, initial: int):
     from tqdm import tqdm
 
+    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, disable=not distributed.is_main())
+
+
+# Hooks: logging, validation, checkpoints and learning rates around the loop -----------------------------
+
+@dataclass
+class LoopState:
+    """What hooks see: the 1-based optimizer step being run (or just run), the total, the 1-based epoch of an
+    epoch schedule (None for iterations), the values the step showed and the images it consumed."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: Epochs | Iterations
+    iteration: int
+    total: int
+    epoch: int | None = None
+    shown: dict = field(default_factory=dict)
+    images: int = 0
+
+
+class Hook:
+    """Called around each optimizer step and at each epoch's end; every method may be left out."""
+
+    def before_step(self, state: LoopState) -> None:
+        pass
+
+    def after_step(self, state: LoopState) -> None:
+        pass
+
+    def after_epoch(self, state: LoopState) -> None:
+        pass
+
+    def end(self, state: LoopState) -> None:
+        pass
+
+
+class LearningRate(Hook):
+    """``set_lr(iteration)`` before every optimizer step (the segmentation network's poly schedule)."""
+
+    def __init__(self, set_lr: Callable[[int], None]):
+        self.set_lr = set_lr
+
+    def before_step(self, state: LoopState) -> None:
+        self.set_lr(state.iteration)
+
+
+class Logging(Hook):
+    """The progress bar's values, and periodic lines plus metrics.jsonl / TensorBoard (rank 0)."""
+
+    def __init__(self, metrics, pbar, device: torch.device):
+        self.metrics, self.pbar, self.device = metrics, pbar, device
+
+    def after_step(self, state: LoopState) -> None:
+        self.pbar.set_postfix({k: f"{v:.4f}" for k, v in state.shown.items()})
+        line = self.metrics.iteration(state.iteration, state.total, state.shown,
+                                      state.images * distributed.world_size(), state.epoch,
+                                      peak_memory_mb(self.device))
+        if line:
+            self.pbar.write(line)
+
+    def end(self, state: LoopState) -> None:
+        self.metrics.close()
+
+
+class Validation(Hook):
+    """``evaluate(epoch)`` after each epoch on rank 0; the scores it returns go to the metrics."""
+
+    def __init__(self, evaluate: Callable[[int], dict | None], metrics=None):
+        self.evaluate, self.metrics = evaluate, metrics
+
+    def after_epoch(self, state: LoopState) -> None:
+        if not distributed.is_main():
+            return
+        scores = self.evaluate(state.epoch - 1)
+        if scores and self.metrics is not None:
+            self.metrics.validation(state.iteration, state.epoch, scores)
+
+
+class Checkpointing(Hook):
+    """A resumable checkpoint on rank 0: after each epoch, or every ``save_every`` iterations (not after the
+    last, which save_final follows)."""
+
+    def __init__(self, weights_name: str, args, record: dict):
+        self.weights_name, self.args, self.record = weights_name, args, record
+
+    def _save(self, state: LoopState, count: int) -> None:
+        distributed.save_on_master(checkpoints.save_resume, self.weights_name, state.model, state.optimizer, count,
+                                   self.args, self.record, state.schedule.unit)
+
+    def after_epoch(self, state: LoopState) -> None:
+        self._save(state, state.epoch)
+
+    def after_step(self, state: LoopState) -> None:
+        every = getattr(state.schedule, "save_every", 0)
+        if every and state.iteration % every == 0 and state.iteration < state.total:
+            self._save(state, state.iteration)
+
+
+def train(model, optimizer, loader, schedule: Epochs | Iterations, weights_name: str, args, device: torch.device,
+          desc: str, train_step, record: dict, hooks: Sequence[Hook] = ()) -> None:
+    """The training loop of every training step: resume if possible, then ``train_step(net, pack) -> (loss,
+    shown values)`` over the schedule's remaining optimizer steps (``net`` is the DDP-wrapped model; a step
+    of several batches averages their gradients). ``hooks`` run before the built-in logging and checkpoints."""
     start, net = _begin_training(model, optimizer, weights_name, args, device, record)
+    total, done = schedule.total_steps(loader), schedule.steps_done(start, loader)
     metrics = run_metrics(args, desc)
-    batches = cycle_batches(loader, start * iter_size)
-    pbar = tqdm(range(start + 1, iter_max + 1), desc=desc, initial=start, total=iter_max, dynamic_ncols=True,
-                disable=not distributed.is_main())
-    for iteration in pbar:
-        if before_step is not None:
-            before_step(iteration)
-        optimizer.zero_grad()
-        shown_sum: dict[str, float] = {}
-        images = 0
-        for _ in range(iter_size):
-            pack = next(batches)
-            loss, shown = train_step(net, pack)
-            (loss / iter_size).backward()
-            images += len(pack["img"])
-            for k, v in shown.items():
-                shown_sum[k] = shown_sum.get(k, 0.0) + v / iter_size
-        optimizer.step()
-        pbar.set_postfix({k: f"{v:.4f}" for k, v in shown_sum.items()})
-        _report(metrics, pbar, iteration, iter_max, shown_sum, images, None, device)
-        if iteration % save_every == 0 and iteration < iter_max:
-            distributed.save_on_master(checkpoints.save_resume, weights_name, model, optimizer, iteration, args, record,
-                                       "iteration")
-    metrics.close()
+    logging = Logging(metrics, None, device)
+    hooks = [*hooks, logging, Checkpointing(weights_name, args, record)]
+    for hook in hooks:
+        if isinstance(hook, Validation) and hook.metrics is None:
+            hook.metrics = metrics
+    state = LoopState(model, optimizer, schedule, done, total)
+    for epoch, packs, ends_epoch in schedule.groups(loader, start):
+        logging.pbar = logging.pbar or schedule.progress_bar(desc, loader, state.iteration)
+        state.iteration, state.epoch = state.iteration + 1, epoch
+        _optimizer_step(state, net, packs, train_step, hooks)
+        logging.pbar.update(1)
+        if ends_epoch:
+            logging.pbar = logging.pbar.close()  # the epoch's bar ends before its validation prints
+            for hook in hooks:
+                hook.after_epoch(state)
+    if logging.pbar is not None:
+        logging.pbar.close()
+    for hook in hooks:
+        hook.end(state)
+
+
+def _optimizer_step(state: LoopState, net, packs: list, train_step, hooks: Sequence[Hook]) -> None:
+    """One optimizer step on ``packs``, the hooks around it; the shown values are averaged over the packs."""
+    for hook in hooks:
+        hook.before_step(state)
+    state.optimizer.zero_grad()
+    state.shown, state.images = {}, 0
+    for pack in packs:
+        loss, shown = train_step(net, pack)
+        (loss / len(packs) if len(packs) > 1 else loss).backward()
+        state.images += len(pack["img"])
+        for k, v in shown.items():
+            state.shown[k] = state.shown.get(k, 0.0) + v / len(packs)
+    state.optimizer.step()
+    for hook in hooks:
+        hook.after_step(state)

@@ -95,6 +95,6 @@ def run(args) -> None:
             return {"miou": miou}
         return None
 
-    training.fit(model, optimizer, loader, args.amn_num_epoches, args.amn_weights_name, args, device, "train_amn",
-                 train_step, record, after_epoch)
+    training.train(model, optimizer, loader, training.Epochs(args.amn_num_epoches), args.amn_weights_name, args,
+                   device, "train_amn", train_step, record, hooks=[training.Validation(after_epoch)])
     checkpoints.save_final(args.amn_weights_name, model)

@@ -56,6 +56,7 @@ def run(args) -> None:
         loss = F.multilabel_soft_margin_loss(x.float(), pack["label"].to(device))
         return loss, {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
 
-    training.fit(model, optimizer, loader, args.cam_num_epoches, args.cam_weights_name, args, device, "train_cam",
-                 train_step, record, after_epoch=lambda ep: {"loss": validate(model, val_loader, device)})
+    validation = training.Validation(lambda ep: {"loss": validate(model, val_loader, device)})
+    training.train(model, optimizer, loader, training.Epochs(args.cam_num_epoches), args.cam_weights_name, args,
+                   device, "train_cam", train_step, record, hooks=[validation])
     checkpoints.save_final(args.cam_weights_name, model)

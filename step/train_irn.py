@@ -75,8 +75,8 @@ def run(args) -> None:
             out = net(precision.batch_input(pack["img"], device, args), True)
         return irn_losses([o.float() for o in out], pack, device)
 
-    training.fit(model, optimizer, loader, args.irn_num_epoches, args.irn_weights_name, args, device, "train_irn",
-                 train_step, record)
+    training.train(model, optimizer, loader, training.Epochs(args.irn_num_epoches), args.irn_weights_name, args,
+                   device, "train_irn", train_step, record)
     if distributed.is_main():
         model.mean_shift.running_mean = estimate_mean_shift(model, args, device, infer_names, root, spec).to(device)
     checkpoints.save_final(args.irn_weights_name, model)

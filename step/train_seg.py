@@ -90,9 +90,10 @@ def run(args) -> None:
         loss = losses.msc_loss([o.float() for o in outputs], pack["label"], args.seg_loss)
         return loss, {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
 
-    training.fit_iterations(model, optimizer, loader, args.seg_iter_max, args.seg_iter_size, args.seg_weights_name,
-                            args, device, "train_seg", train_step, record, args.seg_save_interval,
-                            before_step=lambda it: set_learning_rate(optimizer, it, args))
+    schedule = training.Iterations(args.seg_iter_max, args.seg_iter_size, args.seg_save_interval)
+    lr = training.LearningRate(lambda it: set_learning_rate(optimizer, it, args))
+    training.train(model, optimizer, loader, schedule, args.seg_weights_name, args, device, "train_seg", train_step,
+                   record, hooks=[lr])
     checkpoints.save_final(args.seg_weights_name, model)
     distributed.save_on_master(checkpoints.write_seg_meta, args.seg_weights_name, {
         "network": "deeplabv2_msc", "depth": args.seg_depth, "n_classes": spec.n_classes + 1, "input_norm": norm,
