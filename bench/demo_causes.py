@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -39,7 +40,12 @@ from engine import irn_inference  # noqa: E402
 from misc import evaluation, imutils  # noqa: E402
 from misc.fileio import cam_path, load_cam, load_png  # noqa: E402
 from postprocess import random_walk  # noqa: E402
+from postprocess.random_walk import Walk  # noqa: E402
 from voc12 import dataloader as vocdata  # noqa: E402
+
+# The demo's walk (its preset's --exp_times) and the official --sem_seg_power / --sem_seg_bg_thres.
+DEMO_WALK = Walk(beta=10, exp_times=demo.PRESET["exp_times"])
+POWER, BG_THRES = 1.3, 0.25
 
 
 def oracle_edge(gt: np.ndarray, size) -> torch.Tensor:
@@ -52,21 +58,21 @@ def oracle_edge(gt: np.ndarray, size) -> torch.Tensor:
     return torch.from_numpy(np.clip(small * 2, 0, 1))[None].float()
 
 
-def walk_without_edge_product(cam: dict, edge: torch.Tensor, size, args) -> np.ndarray:
+def walk_without_edge_product(cam: dict, edge: torch.Tensor, size, walk: Walk) -> np.ndarray:
     """make_sem_seg's class indices with the walk started from the maps themselves, not from maps x (1 - edge)."""
     if len(cam["cam"]) == 0:
         return np.zeros(tuple(size), np.int64)
-    x = torch.from_numpy(np.power(cam["cam"], args.sem_seg_power))
-    rw = random_walk.random_walk(x, edge, beta=args.beta, exp_times=args.exp_times, radius=5)
-    return random_walk.walked_to_labels(rw, size, args.sem_seg_bg_thres)
+    x = torch.from_numpy(np.power(cam["cam"], POWER))
+    rw = random_walk.random_walk(x, edge, beta=walk.beta, exp_times=walk.exp_times, radius=walk.radius)
+    return random_walk.walked_to_labels(rw, size, BG_THRES)
 
 
-def stride4_mask(cams: np.ndarray, size, args) -> np.ndarray:
+def stride4_mask(cams: np.ndarray, size) -> np.ndarray:
     """Class indices of the stride-4 maps, powered, upsampled x4 and thresholded as after the walk, but unwalked."""
     if len(cams) == 0:
         return np.zeros(tuple(size), np.int64)
-    x = torch.from_numpy(np.power(cams, args.sem_seg_power))[:, None]
-    return random_walk.walked_to_labels(x, size, args.sem_seg_bg_thres)
+    x = torch.from_numpy(np.power(cams, POWER))[:, None]
+    return random_walk.walked_to_labels(x, size, BG_THRES)
 
 
 def boundary_profile(edge: np.ndarray, gt: np.ndarray, far: float = 8.0) -> np.ndarray:
@@ -97,14 +103,13 @@ def main() -> None:
     names = load_img_name_list(root / "meta" / "train.txt")
     cam_iou = json.loads((res / "cam.json").read_text())["per_class_iou"]
     learnt = {i + 1 for i, c in enumerate(vocdata.CAT_LIST) if (cam_iou.get(c) or 0) > 0.20}
-    args = argparse.Namespace(**{**vars(demo_args()), "irn_weights_name": f"{a.sess}/res50_irn.pth"})
-    model = irn_inference.build_model(args.irn_crop_size, args.irn_weights_name)
+    model = irn_inference.build_model(demo.PRESET["irn_crop_size"], f"{a.sess}/res50_irn.pth")
     dataset = ClassificationDatasetMSF(names, root, scales=(1.0,), spec=VOC12, cls_labels=root / "meta" / "cls_labels.npy")
     n = 21
     conf = {k: np.zeros((n, n), np.int64)
             for k in ("official", "walk 2^8", "oracle edges", "no (1 - edge)", "no walk", "no walk, ^1.3", "no walk, stride 4",
                       "learnt classes")}
-    long_walk = argparse.Namespace(**{**vars(args), "exp_times": 8})
+    long_walk = dataclasses.replace(DEMO_WALK, exp_times=8)
     floods = 0
     profile = np.zeros((2, 3))
     with torch.inference_mode():
@@ -114,23 +119,23 @@ def main() -> None:
             cam = load_cam(cam_path(res / "amn_cam", name))
             edge, _ = model(torch.from_numpy(pack["img"][0]))
             profile += boundary_profile(edge[0].numpy(), gt)
-            official = random_walk.cams_to_mask(cam["cam"], cam["keys"], edge, size, args)
-            oracle = random_walk.cams_to_mask(cam["cam"], cam["keys"], oracle_edge(gt, edge.shape[1:]),
-                                                      size, args)
+            official = random_walk.cams_to_mask(cam["cam"], cam["keys"], edge, size, DEMO_WALK, POWER, BG_THRES)
+            oracle = random_walk.cams_to_mask(cam["cam"], cam["keys"], oracle_edge(gt, edge.shape[1:]), size,
+                                              DEMO_WALK, POWER, BG_THRES)
             conf["official"] += evaluation.confusion_matrix(official, gt, n)
             conf["oracle edges"] += evaluation.confusion_matrix(oracle, gt, n)
             keys = np.pad(cam["keys"] + 1, (1, 0))
-            conf["no (1 - edge)"] += evaluation.confusion_matrix(keys[walk_without_edge_product(cam, edge, size, args)],
+            conf["no (1 - edge)"] += evaluation.confusion_matrix(keys[walk_without_edge_product(cam, edge, size, DEMO_WALK)],
                                                                  gt, n)
-            long = random_walk.cams_to_mask(cam["cam"], cam["keys"], edge, size, long_walk)
+            long = random_walk.cams_to_mask(cam["cam"], cam["keys"], edge, size, long_walk, POWER, BG_THRES)
             conf["walk 2^8"] += evaluation.confusion_matrix(long, gt, n)
-            hr = np.pad(cam["high_res"], ((1, 0), (0, 0), (0, 0)), constant_values=args.sem_seg_bg_thres)
+            hr = np.pad(cam["high_res"], ((1, 0), (0, 0), (0, 0)), constant_values=BG_THRES)
             conf["no walk"] += evaluation.confusion_matrix(keys[hr.argmax(0)], gt, n)
-            powered = np.power(cam["high_res"], args.sem_seg_power)
+            powered = np.power(cam["high_res"], POWER)
             powered = np.pad(powered / max(powered.max(initial=0.0), 1e-5), ((1, 0), (0, 0), (0, 0)),
-                             constant_values=args.sem_seg_bg_thres)
+                             constant_values=BG_THRES)
             conf["no walk, ^1.3"] += evaluation.confusion_matrix(keys[powered.argmax(0)], gt, n)
-            conf["no walk, stride 4"] += evaluation.confusion_matrix(keys[stride4_mask(cam["cam"], size, args)], gt, n)
+            conf["no walk, stride 4"] += evaluation.confusion_matrix(keys[stride4_mask(cam["cam"], size)], gt, n)
             present = {int(c) for c in np.unique(gt) if 0 < c < 255}
             if present <= learnt:
                 conf["learnt classes"] += evaluation.confusion_matrix(official, gt, n)
@@ -147,11 +152,6 @@ def main() -> None:
     near, inside, background = profile[0] / np.maximum(profile[1], 1)
     print(f"  boundary map     mean {near:.2f} within 2 px of a boundary, {inside:.2f} inside objects, "
           f"{background:.2f} on the background (8 px or more from one)")
-
-
-def demo_args() -> argparse.Namespace:
-    return argparse.Namespace(irn_crop_size=demo.PRESET["irn_crop_size"], beta=10, exp_times=demo.PRESET["exp_times"],
-                              sem_seg_bg_thres=0.25, sem_seg_power=1.3)
 
 
 if __name__ == "__main__":

@@ -129,13 +129,12 @@ def bench_make_sem_seg(b: Bench) -> None:
     x = b.tensor(1, 3, h, w)
     pair = torch.cat([x, x.flip(-1)]).contiguous(memory_format=b.fmt)
     cams = np.random.rand(2, *imutils.get_strided_size((h, w), 4)).astype(np.float32)
-    args = argparse.Namespace(sem_seg_power=1.3, beta=10, exp_times=8, sem_seg_bg_thres=0.25)
 
     def run():
         with torch.inference_mode():
             with b.autocast():
                 edge, _ = irn(pair)
-            random_walk.cams_to_mask(cams, np.array([4, 14]), edge, (h, w), args)
+            random_walk.cams_to_mask(cams, np.array([4, 14]), edge, (h, w), random_walk.Walk(), 1.3, 0.25)
 
     b.measure("make_sem_seg", run, b.a.images, 1, "s/img")
 

@@ -13,6 +13,7 @@ from engine import checkpoints, devices, inference, planner, precision
 from misc.errors import PipelineError
 from misc.fileio import load_state_dict
 from net import resnet50_irn
+from postprocess.random_walk import Walk
 
 
 def irn_outputs(process_id, device, shard, build_model, args, n_devices, desc: str):
@@ -65,3 +66,8 @@ def build_model(crop_size: int, checkpoint: str) -> resnet50_irn.EdgeDisplacemen
 def keeps_maps(args) -> bool:
     """Whether make_sem_seg keeps the walked maps (for eval_sem_seg's threshold sweep)."""
     return str(getattr(args, "sem_seg_map_dir", None) or "none").lower() != "none"
+
+
+def walk_of(args) -> Walk:
+    """The random walk of ``--beta`` and ``--exp_times``."""
+    return Walk(beta=args.beta, exp_times=args.exp_times)

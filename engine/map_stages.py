@@ -100,7 +100,7 @@ def run_eval(args, cam_dir: str, stage: str, default_thres: float) -> dict | Non
     total, per_image, all_t, k_def = sweep_confusions(
         names, lambda name: cam_prediction_inputs(load_cam(cam_path(cam_dir, name))), spec, root,
         args.sweep_thresholds, default_thres, f"eval {stage}")
-    record = evaluation_record(args, spec, root, stage, names, total[k_def], per_image)
+    record = evaluation_record(args.chainer_eval_set, spec, root, stage, names, total[k_def], per_image)
     record.update(threshold=float(default_thres), made_by={str(cam_dir): made_by},
                   sweep=sweep_record(total, all_t))
     print_sweep(stage, record)

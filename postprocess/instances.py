@@ -7,8 +7,7 @@ import torch
 from scipy import ndimage
 
 from misc.fileio import atomic_open
-from postprocess import random_walk
-from postprocess.random_walk import labels_above, upsample_walk
+from postprocess.random_walk import Walk, labels_above, normalized_walk
 
 CENTROID_ITERATIONS = 300
 
@@ -80,19 +79,17 @@ def detect_instance(score_map: np.ndarray, mask: np.ndarray, class_id: np.ndarra
 
 
 def instances_from_cams(cams: np.ndarray, keys: np.ndarray, edge: torch.Tensor, displacement: np.ndarray,
-                        size, args) -> dict[str, np.ndarray]:
-    """Instance detections of one image from its strided CAMs (C, h, w), 0-based ``keys`` and IRN outputs."""
+                        size, walk: Walk, bg_thres: float) -> dict[str, np.ndarray]:
+    """Instance detections of one image from its strided CAMs (C, h, w), 0-based ``keys`` and IRN outputs; each
+    class-instance map walks on ``edge``, the background at ``bg_thres``."""
     h, w = size
     if len(keys) == 0:
         return detect_instance(np.zeros((0, h, w)), np.zeros((0, h, w), bool), np.zeros(0, np.int64))
     instance_map = cluster_centroids(find_centroids_with_refinement(displacement), displacement)
     n_inst = len(instance_map)
     x = torch.from_numpy(cams[:, None] * instance_map[None]).float().to(edge.device)
-    rw = random_walk.propagate_to_edge(x.reshape(-1, *cams.shape[1:]), edge, beta=args.beta, exp_times=args.exp_times,
-                                    radius=5)
-    rw_up = upsample_walk(rw, (h, w))
-    rw_up = rw_up / torch.clamp(torch.max(rw_up), min=1e-12)
-    shapes = one_hot(labels_above(rw_up, args.ins_seg_bg_thres), len(keys) * n_inst + 1)[1:]
+    rw_up = normalized_walk(walk.run(x.reshape(-1, *cams.shape[1:]), edge), (h, w))[0]
+    shapes = one_hot(labels_above(rw_up, bg_thres), len(keys) * n_inst + 1)[1:]
     return detect_instance(rw_up.cpu().numpy(), shapes, np.repeat(np.asarray(keys) + 1, n_inst),
                            max_fragment_size=h * w * MIN_FRAGMENT_FRACTION)
 

@@ -3,6 +3,7 @@ of walked maps above a background threshold (the final masks and IRN's instances
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -78,23 +79,37 @@ def random_walk(x: torch.Tensor, edge: torch.Tensor, radius: int = 5, beta: floa
     return y.t().reshape(-1, 1, height, width)
 
 
-def cams_to_mask(cams: np.ndarray, keys: np.ndarray, edge: torch.Tensor, size, args) -> np.ndarray:
+@dataclass(frozen=True)
+class Walk:
+    """IRN's random walk: transitions from ``affinity ** beta`` over pairs within ``radius``, run for
+    ``2 ** exp_times`` steps (the official defaults)."""
+
+    beta: float = 10
+    exp_times: int = 8
+    radius: int = 5
+
+    def run(self, x: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
+        """:func:`propagate_to_edge` of ``x`` (C, H, W) on ``edge`` with these settings: (C, 1, H, W)."""
+        return propagate_to_edge(x, edge, radius=self.radius, beta=self.beta, exp_times=self.exp_times)
+
+
+def cams_to_mask(cams: np.ndarray, keys: np.ndarray, edge: torch.Tensor, size, walk: Walk, power: float,
+                 bg_thres: float) -> np.ndarray:
     """Random walk of ``cams`` (C, h, w at stride 4) on ``edge``; returns the VOC label map at ``size``."""
-    return cams_to_mask_and_maps(cams, keys, edge, size, args)[0]
+    return cams_to_mask_and_maps(cams, keys, edge, size, walk, power, bg_thres)[0]
 
 
-def cams_to_mask_and_maps(cams: np.ndarray, keys: np.ndarray, edge: torch.Tensor, size,
-                          args) -> tuple[np.ndarray, np.ndarray]:
-    """The VOC label map at ``size`` and the walked stride-4 maps (C, h, w) float32, divided by the maximum of
-    their upsampled crop, so a background threshold applies to their upsampled values directly."""
+def cams_to_mask_and_maps(cams: np.ndarray, keys: np.ndarray, edge: torch.Tensor, size, walk: Walk, power: float,
+                          bg_thres: float) -> tuple[np.ndarray, np.ndarray]:
+    """The VOC label map at ``size`` (the walk of ``cams ** power``, background at ``bg_thres``) and the walked
+    stride-4 maps (C, h, w) float32, divided by the maximum of their upsampled crop, so a background threshold
+    applies to their upsampled values directly."""
     keys = np.pad(keys + 1, (1, 0))
     if len(keys) == 1:
         return np.zeros(tuple(size), np.uint8), np.zeros((0,) + tuple(cams.shape[1:]), np.float32)
-    x = torch.from_numpy(np.power(cams, args.sem_seg_power)).to(edge.device)
-    rw = propagate_to_edge(x, edge, beta=args.beta, exp_times=args.exp_times, radius=5)
-    upsampled = upsample_walk(rw, size)
-    peak = torch.max(upsampled)
-    mask = keys[labels_above(upsampled / peak, args.sem_seg_bg_thres)].astype(np.uint8)
+    rw = walk.run(torch.from_numpy(np.power(cams, power)).to(edge.device), edge)
+    upsampled, peak = normalized_walk(rw, size)
+    mask = keys[labels_above(upsampled, bg_thres)].astype(np.uint8)
     return mask, (rw[:, 0] / peak).cpu().numpy().astype(np.float32)
 
 
@@ -103,11 +118,18 @@ def upsample_walk(rw: torch.Tensor, size) -> torch.Tensor:
     return F.interpolate(rw, scale_factor=4, mode="bilinear", align_corners=False)[..., 0, :size[0], :size[1]]
 
 
+def normalized_walk(rw: torch.Tensor, size) -> tuple[torch.Tensor, torch.Tensor]:
+    """Walked maps upsampled and cropped to ``size``, divided by their maximum; also that maximum (at least
+    1e-12, so a walk of all-zero maps gives zeros, not NaNs)."""
+    upsampled = upsample_walk(rw, size)
+    peak = torch.clamp(torch.max(upsampled), min=1e-12)
+    return upsampled / peak, peak
+
+
 def walked_to_labels(rw: torch.Tensor, size, bg_thres: float) -> np.ndarray:
     """Index into ``[background, *keys]`` of walked stride-4 maps ``rw`` (C, 1, h, w): upsampled x4, divided by
     their maximum, the background at ``bg_thres``."""
-    rw_up = upsample_walk(rw, size)
-    return labels_above(rw_up / torch.max(rw_up), bg_thres)
+    return labels_above(normalized_walk(rw, size)[0], bg_thres)
 
 
 def labels_above(maps: torch.Tensor, bg_thres: float) -> np.ndarray:

@@ -79,10 +79,10 @@ def score_masks(folder: str | os.PathLike, names: Sequence[str], spec: DatasetSp
     return confusion, per_image
 
 
-def evaluation_record(args, spec: DatasetSpec, root: Path, stage: str, names: list[str],
+def evaluation_record(eval_set: str, spec: DatasetSpec, root: Path, stage: str, names: list[str],
                       confusion: np.ndarray, per_image) -> dict:
     worst = sorted((x for x in per_image if np.isfinite(x[1])), key=lambda x: x[1])[:10]
-    return {"stage": stage, "dataset": spec.name, "eval_set": args.chainer_eval_set, "n_images": len(names),
+    return {"stage": stage, "dataset": spec.name, "eval_set": eval_set, "n_images": len(names),
             "ground_truth": spec.gt_location(root),
             **evaluation.summarize(confusion, spec.class_names), "confusion": confusion.tolist(),
             "worst_images": [{"name": n, "miou": v} for n, v in worst]}

@@ -17,7 +17,7 @@ def run(args) -> dict | None:
     out = Path(args.seg_out_dir) / "eval"
     made_by = {str(out / "raw"): planner.upstream_digest(out / "raw", names, ".png", "make_seg")}
     confusion, per_image = scoring.score_masks(out / "raw", names, spec, root)
-    record = scoring.evaluation_record(args, spec, root, "seg", names, confusion, per_image)
+    record = scoring.evaluation_record(args.chainer_eval_set, spec, root, "seg", names, confusion, per_image)
     record.update(eval_set=str(args.seg_eval_list), threshold=None, made_by=made_by)
     print("segmentation network, before CRF: " + evaluation.format_summary(record))
     if args.seg_crf:

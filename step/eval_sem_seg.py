@@ -46,7 +46,7 @@ def run(args) -> dict | None:
     spec, root, names = targets
     made_by = planner.upstream_digest(args.sem_seg_out_dir, names, ".png", "make_sem_seg")
     confusion, per_image = scoring.score_masks(args.sem_seg_out_dir, names, spec, root, void_as_background=True)
-    record = scoring.evaluation_record(args, spec, root, "sem_seg", names, confusion, per_image)
+    record = scoring.evaluation_record(args.chainer_eval_set, spec, root, "sem_seg", names, confusion, per_image)
     record.update(threshold=float(args.sem_seg_bg_thres), made_by={str(args.sem_seg_out_dir): made_by})
     swept = sweep(args, spec, root, names)
     if swept is not None:

@@ -19,7 +19,8 @@ def _work(process_id, device, shard, build_model, args, n_devices, digest) -> No
     for pack, edge, dp in irn_inference.irn_outputs(process_id, device, shard, build_model, args, n_devices, "make_ins_seg"):
         with torch.inference_mode():
             cam = load_cam(cam_path(args.cam_out_dir, pack["name"]))
-            detected = instances.instances_from_cams(cam["cam"], cam["keys"], edge, dp.cpu().numpy(), pack["size"], args)
+            detected = instances.instances_from_cams(cam["cam"], cam["keys"], edge, dp.cpu().numpy(), pack["size"],
+                                                   irn_inference.walk_of(args), args.ins_seg_bg_thres)
             instances.save_instances(cam_path(args.ins_seg_out_dir, pack["name"]), detected, digest)
 
 

@@ -18,7 +18,8 @@ def _work(process_id, device, shard, build_model, args, cam_dir, n_devices, mask
     for pack, edge, _ in irn_inference.irn_outputs(process_id, device, shard, build_model, args, n_devices, "make_sem_seg"):
         with torch.inference_mode():
             cam = load_cam(cam_path(cam_dir, pack["name"]))
-            mask, maps = random_walk.cams_to_mask_and_maps(cam["cam"], cam["keys"], edge, pack["size"], args)
+            mask, maps = random_walk.cams_to_mask_and_maps(cam["cam"], cam["keys"], edge, pack["size"], irn_inference.walk_of(args),
+                                                             args.sem_seg_power, args.sem_seg_bg_thres)
             save_png(planner.png_path(args.sem_seg_out_dir, pack["name"]), mask, record=mask_digest)
             if map_digest is not None:
                 save_arrays(Path(args.sem_seg_map_dir) / f"{pack['name']}.npz", record=map_digest,

@@ -1,5 +1,3 @@
-import argparse
-
 import numpy as np
 import torch
 
@@ -14,11 +12,11 @@ def test_the_kept_maps_reproduce_the_mask_at_its_threshold(tmp_path):
     g = torch.Generator().manual_seed(0)
     cams = torch.rand(2, 12, 16, generator=g).numpy()
     edge = torch.rand(1, 12, 16, generator=g) ** 4
-    args = argparse.Namespace(sem_seg_power=1.3, beta=10, exp_times=3, sem_seg_bg_thres=0.25)
+    walk = random_walk.Walk(exp_times=3)
     keys = np.array([4, 14])
-    mask, maps = random_walk.cams_to_mask_and_maps(cams, keys, edge, (45, 61), args)
+    mask, maps = random_walk.cams_to_mask_and_maps(cams, keys, edge, (45, 61), walk, 1.3, 0.25)
     assert maps.dtype == np.float32 and maps.shape == (2, 12, 16)
-    np.testing.assert_array_equal(mask, random_walk.cams_to_mask(cams, keys, edge, (45, 61), args))
+    np.testing.assert_array_equal(mask, random_walk.cams_to_mask(cams, keys, edge, (45, 61), walk, 1.3, 0.25))
     save_arrays(tmp_path / "a.npz", keys=keys, maps=maps, size=np.asarray((45, 61)))
     fg_max, fg_label = eval_sem_seg.walked_prediction_inputs(tmp_path / "a.npz")
     assert abs(fg_max.max() - 1) < 1e-6
@@ -27,9 +25,9 @@ def test_the_kept_maps_reproduce_the_mask_at_its_threshold(tmp_path):
 
 
 def test_an_image_without_classes_keeps_empty_maps(tmp_path):
-    args = argparse.Namespace(sem_seg_power=1.3, beta=10, exp_times=3, sem_seg_bg_thres=0.25)
+    walk = random_walk.Walk(exp_times=3)
     mask, maps = random_walk.cams_to_mask_and_maps(np.zeros((0, 4, 5), np.float32), np.zeros(0, np.int64),
-                                           torch.zeros(1, 4, 5), (16, 20), args)
+                                           torch.zeros(1, 4, 5), (16, 20), walk, 1.3, 0.25)
     assert not mask.any() and maps.shape == (0, 4, 5)
     save_arrays(tmp_path / "b.npz", keys=np.zeros(0, np.int64), maps=maps, size=np.asarray((16, 20)))
     fg_max, fg_label = eval_sem_seg.walked_prediction_inputs(tmp_path / "b.npz")
