@@ -27,6 +27,7 @@ from cli import config as _config
 from cli import demo
 from cli.flags import build_parser as _build_parser
 from misc.errors import PipelineError
+from misc.settings import StepSettings
 from step import STEPS
 
 RANK0_ONLY = ("eval_cam_pass", "eval_amn_cam_pass", "export_ins_coco_pass", "eval_ins_seg_pass", "eval_sem_seg_pass", "eval_seg_pass",
@@ -69,7 +70,8 @@ def run_steps(args) -> dict[str, float]:
                 # Each step starts from --seed, so a step run on its own (--train_irn_pass True) initialises
                 # and draws exactly as it does inside the whole pipeline.
                 seed_rngs(args.seed)
-                importlib.import_module(module).run(args)
+                step = importlib.import_module(module)
+                step.run(StepSettings(name, step.SETTINGS, vars(args)))
             distributed.barrier()
             timings[name] = time.time() - start
             print(f"step.{name}: {timings[name]:.1f}s", flush=True)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cli.config import step_settings  # noqa: E402
 from engine import losses  # noqa: E402
 from engine import precision  # noqa: E402
 from engine import seg_inference  # noqa: E402
@@ -193,7 +194,7 @@ def bench_train_irn(b: Bench) -> None:
 
 def bench_segmentation(b: Bench) -> None:
     model = b.net(deeplab_v2.deeplabv2_msc(21, depth=101))
-    opt = train_seg.seg_optimizer(model, argparse.Namespace(seg_lr=2.5e-4, seg_weight_decay=5e-4, seg_momentum=0.9))
+    opt = train_seg.seg_optimizer(model, step_settings("train_seg"))
     x = b.tensor(b.a.seg_batch, 3, b.a.seg_crop, b.a.seg_crop)
     y = torch.randint(0, 21, (b.a.seg_batch, b.a.seg_crop, b.a.seg_crop))
 
@@ -223,8 +224,7 @@ def crf_seconds(a) -> float:
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (a.height, a.width, 3), dtype=np.uint8)
     logit = rng.normal(size=(21, (a.height + 7) // 8, (a.width + 7) // 8)).astype(np.float32)
-    params = make_seg.crf_params(argparse.Namespace(seg_crf_iter_max=10, seg_crf_pos_w=3, seg_crf_pos_xy_std=1,
-                                                    seg_crf_bi_w=4, seg_crf_bi_xy_std=67, seg_crf_bi_rgb_std=3))
+    params = make_seg.crf_params(step_settings("make_seg"))  # deeplab-pytorch's CRF, the defaults
     start = time.perf_counter()
     for _ in range(a.images):
         seg_inference.masks_from_logits(rgb, logit, params)

@@ -3,6 +3,7 @@ the step choice, and where each value came from (--print_config)."""
 from __future__ import annotations
 
 import argparse
+import importlib
 from pathlib import Path
 
 from cli import demo
@@ -10,6 +11,7 @@ from cli.flags import build_parser
 from dataset import registry
 from engine import devices
 from misc.errors import PipelineError
+from misc.settings import StepSettings
 from step import STAGES, STEPS
 
 
@@ -136,3 +138,14 @@ def resolve(argv: list[str], description: str | None = None) -> tuple[argparse.N
 def run_folder(args) -> Path:
     """The folder a run owns: --work_dir, else --result_dir."""
     return Path(args.work_dir or args.result_dir)
+
+
+def step_settings(step: str, **overrides) -> StepSettings:
+    """The settings ``step/<step>.py`` reads, at the driver's defaults (VOC's) but for ``overrides``: what a bench
+    or a test hands a step's functions instead of a hand-made namespace."""
+    module = importlib.import_module(f"step.{step}")
+    defaults = {a.dest: a.default for a in build_parser()._actions if a.dest != "help"}
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise PipelineError(f"step_settings: unknown flag {', '.join(unknown)}")
+    return StepSettings(step, module.SETTINGS, {**defaults, **overrides})

@@ -10,6 +10,9 @@ from dataset import registry
 from dataset.spec import DatasetSpec, labels_for, load_cls_labels, load_img_name_list
 from misc.errors import PipelineError
 
+# The flags the checks read; the list flags they check (--train_list, ...) are named by their callers.
+SETTINGS = registry.SETTINGS
+
 
 def read_list(path: str | os.PathLike, flag: str) -> list[str]:
     """The IDs of an image list, which must exist and name at least one image."""

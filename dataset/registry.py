@@ -13,6 +13,10 @@ from dataset.spec import DatasetSpec, load_img_name_list
 from misc.errors import PipelineError
 from voc12.dataloader import VOC12
 
+# The flags the registry reads: the dataset, its root, labels, ground truth, eval split and seed thresholds.
+SETTINGS = ("dataset", "voc12_root", "coco14_root", "folder_root", "gt_dir", "cls_labels", "chainer_eval_set",
+            "conf_fg_thres", "conf_bg_thres")
+
 
 @dataclass(frozen=True)
 class DatasetEntry:

@@ -9,6 +9,9 @@ import torch
 
 from misc import distributed
 
+# The flags this module reads (see misc/settings.py).
+SETTINGS = ("device", "dist_timeout_min")
+
 
 def parse_devices(name: str) -> list[torch.device]:
     """The devices ``--device`` names: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda``,

@@ -18,6 +18,9 @@ from engine.seeding import seed_rngs
 from misc import distributed
 from misc.torchutils import split_dataset
 
+# The flags this module reads: the worker set-up (--seed, kernels) and the loader workers per device.
+SETTINGS = ("device", "num_workers", "seed", "deterministic", "tf32")
+
 
 def first_item(batch):
     """collate_fn for batch size 1 that keeps numpy arrays and tuples as they are."""

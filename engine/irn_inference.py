@@ -8,12 +8,18 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from dataset import checks
 from dataset.datasets import ClassificationDatasetMSF
 from engine import checkpoints, devices, inference, planner, precision
 from misc.errors import PipelineError
 from misc.fileio import load_state_dict
+from misc.settings import declared
 from net import resnet50_irn
 from postprocess.random_walk import Walk
+
+# The flags IRN's inference reads (make_sem_seg and make_ins_seg add their own).
+SETTINGS = declared(checks.SETTINGS, inference.SETTINGS, precision.SETTINGS,
+                    ("infer_list", "overwrite", "irn_weights_name", "irn_crop_size", "beta", "exp_times"))
 
 
 def irn_outputs(process_id, device, shard, build_model, args, n_devices, desc: str):
@@ -63,9 +69,9 @@ def build_model(crop_size: int, checkpoint: str) -> resnet50_irn.EdgeDisplacemen
     return model.eval()
 
 
-def keeps_maps(args) -> bool:
-    """Whether make_sem_seg keeps the walked maps (for eval_sem_seg's threshold sweep)."""
-    return str(getattr(args, "sem_seg_map_dir", None) or "none").lower() != "none"
+def keeps_maps(map_dir: str | None) -> bool:
+    """Whether make_sem_seg keeps the walked maps (``--sem_seg_map_dir``; for eval_sem_seg's threshold sweep)."""
+    return str(map_dir or "none").lower() != "none"
 
 
 def walk_of(args) -> Walk:

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from dataset import checks
 from dataset.checks import check_inputs, eval_targets
 from dataset.datasets import ClassificationDatasetMSF
 from dataset.spec import read_image
@@ -22,9 +23,16 @@ from engine import devices, inference, precision, seeding
 from engine.planner import plan_outputs, png_path, upstream_digest
 from misc import evaluation
 from misc.fileio import cam_path, load_cam, save_cam, save_png
+from misc.settings import declared
 from postprocess.cam_maps import cam_prediction_inputs
 from postprocess.scoring import evaluation_record, sweep_confusions, sweep_record
 from postprocess.seeds import seed_from_cams
+
+# The flags each of the three implementations reads.
+MAKE_SETTINGS = declared(checks.SETTINGS, inference.SETTINGS, precision.SETTINGS,
+                         ("train_list", "overwrite", "cam_scales"))
+EVAL_SETTINGS = declared(checks.SETTINGS, ("sweep_thresholds", "result_dir"))
+SEED_SETTINGS = declared(checks.SETTINGS, ("train_list", "overwrite", "num_workers"))
 
 
 def no_upstream(args) -> dict:

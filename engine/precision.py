@@ -7,6 +7,9 @@ import os
 
 import torch
 
+# The flags this module reads (see misc/settings.py).
+SETTINGS = ("amp", "channels_last")
+
 
 def autocast(device: torch.device, enabled: bool):
     """bfloat16 autocast for ``--amp`` on any device (on the CPU too: slower, but the same code path)."""

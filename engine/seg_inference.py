@@ -15,7 +15,12 @@ from dataset.spec import read_image, voc_palette
 from engine import checkpoints, inference, precision
 from misc import imutils
 from misc.fileio import load_arrays, save_arrays, save_png
+from misc.settings import declared
 from net import deeplab_v2
+
+# The flags the segmentation network's inference reads.
+SETTINGS = declared(inference.SETTINGS, precision.SETTINGS, ("seg_weights_name", "seg_depth", "seg_input_norm",
+                                                             "seg_test_scales", "seg_flip"))
 
 
 def read_meta(weights: Path) -> dict:

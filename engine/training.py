@@ -16,12 +16,17 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from engine import checkpoints
+from engine import checkpoints, devices, precision
 from engine.inference import init_worker
 from engine.seeding import sample_seed
 from misc import distributed
 from misc.errors import PipelineError
+from misc.settings import declared
 from misc.torchutils import PolyOptimizer
+
+# The flags the training loop reads (besides the precision flags of the steps' forward passes).
+SETTINGS = declared(devices.SETTINGS, precision.SETTINGS, ("seed", "num_workers", "overwrite", "log_every",
+                                                          "tensorboard", "work_dir", "result_dir"))
 
 
 class GlobalBatchSampler(Sampler):

@@ -17,8 +17,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from dataset import registry
 from dataset.spec import read_image
 from misc.fileio import atomic_open, cam_path, load_cam, load_png
+from misc.settings import declared
+
+# The flags the page reads.
+SETTINGS = declared(registry.SETTINGS, ("cam_out_dir", "amn_cam_out_dir", "amn_ir_label_out_dir", "sem_seg_out_dir",
+                                        "seg_out_dir", "seg_weights_name", "report_images", "result_dir", "work_dir"))
 
 SWEPT = ("cam", "amn_cam", "sem_seg")
 NAMES = {"cam": "CAM", "amn_cam": "AMN CAM", "sem_seg": "final mask", "seg": "segmentation net",

@@ -11,6 +11,11 @@ from PIL import Image
 from dataset import registry
 from dataset.spec import read_image, voc_palette
 from misc.fileio import atomic_open, cam_path, load_cam, load_png
+from misc.settings import declared
+
+# The flags the report's tables and overlays read.
+SETTINGS = declared(registry.SETTINGS, ("cam_out_dir", "amn_cam_out_dir", "amn_ir_label_out_dir", "sem_seg_out_dir",
+                                        "ins_seg_out_dir", "report_images"))
 
 STAGES = {"cam": "CAM", "amn_cam": "AMN CAM", "sem_seg": "final mask", "seg": "segmentation net",
           "seg_crf": "segmentation net + CRF"}

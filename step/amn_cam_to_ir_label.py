@@ -1,5 +1,9 @@
 from dataset import registry
 from engine import map_stages
+from misc.settings import declared
+
+# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
+SETTINGS = declared(map_stages.SEED_SETTINGS, ("amn_cam_out_dir", "amn_ir_label_out_dir"))
 
 """CRF-refined seeds from the AMN maps (AMN's thresholds), for IRN."""
 

@@ -12,9 +12,13 @@ from engine import planner
 from misc import coco_format, evaluation
 from misc.errors import PipelineError
 from misc.fileio import cam_path
+from misc.settings import declared
 from postprocess import instance_scoring
 from postprocess.coco_instances import (categories_of, ground_truth_annotations, ground_truth_file, load_instances,
                                         prediction_annotations, voc_ground_truth)
+
+# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
+SETTINGS = declared(checks.SETTINGS, ("ins_seg_out_dir", "result_dir"))
 
 IOU_THRESHOLD = 0.5
 

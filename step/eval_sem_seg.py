@@ -12,8 +12,13 @@ from engine import map_stages, planner
 from engine.irn_inference import keeps_maps
 from misc import evaluation
 from misc.fileio import load_arrays
+from misc.settings import declared
 from postprocess import cam_maps, scoring
 from postprocess.random_walk import upsample_walk
+
+# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
+SETTINGS = declared(checks.SETTINGS, ("result_dir", "sem_seg_bg_thres", "sem_seg_map_dir", "sem_seg_out_dir",
+                    "sweep_thresholds"))
 
 
 def walked_prediction_inputs(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -29,7 +34,7 @@ def walked_prediction_inputs(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def sweep(args, spec, root, names: list[str]) -> dict | None:
     """The threshold sweep of the walked maps, or None (with a message) where they were not kept."""
-    if not keeps_maps(args):
+    if not keeps_maps(args.sem_seg_map_dir):
         print("eval_sem_seg: --sem_seg_map_dir none: no threshold sweep of the final masks")
         return None
     made_by = planner.upstream_digest(args.sem_seg_map_dir, names, ".npz", "make_sem_seg")

@@ -8,7 +8,11 @@ import torch
 from dataset import registry
 from engine import checkpoints, map_stages
 from misc import imutils
+from misc.settings import declared
 from postprocess import cam_maps
+
+# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
+SETTINGS = declared(map_stages.MAKE_SETTINGS, ("cam_network", "cam_out_dir", "cam_weights_name"))
 
 
 def _forward(model, img, label):

@@ -12,7 +12,11 @@ from dataset import checks
 from engine import checkpoints, irn_inference, planner
 from misc.fileio import cam_path, load_cam
 from misc.provenance import file_digest
+from misc.settings import declared
 from postprocess import instances
+
+# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
+SETTINGS = declared(irn_inference.SETTINGS, ("cam_out_dir", "ins_seg_bg_thres", "ins_seg_out_dir"))
 
 
 def _work(process_id, device, shard, build_model, args, n_devices, digest) -> None:

@@ -8,13 +8,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dataset import registry
+from dataset import checks, registry
 from dataset.spec import load_img_name_list
 from misc import evaluation
 from misc.fileio import atomic_open
-from report import html
+from misc.settings import declared
+from report import html, summary
 from report.summary import (STAGES, flooding_classes, instance_markdown, load_records, plot_threshold_curve,
                             regressions, seed_quality, summary_markdown, write_instance_overlays, write_overlays)
+
+# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
+SETTINGS = declared(summary.SETTINGS, html.SETTINGS, checks.SETTINGS, ("ir_label_out_dir", "train_list"))
 
 
 def run(args) -> Path:

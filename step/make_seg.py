@@ -18,7 +18,13 @@ from engine import devices, inference, planner, seg_inference
 from misc import distributed
 from misc.fileio import load_png, save_png
 from misc.provenance import file_digest
+from misc.settings import declared
 from voc12.dataloader import voc_palette
+
+# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
+SETTINGS = declared(seg_inference.SETTINGS, checks.SETTINGS, ("overwrite", "seg_crf", "seg_crf_bi_rgb_std",
+                    "seg_crf_bi_w", "seg_crf_bi_xy_std", "seg_crf_iter_max", "seg_crf_pos_w", "seg_crf_pos_xy_std",
+                    "seg_eval_list", "seg_out_dir", "seg_test_list"))
 
 SUBMISSION_DIR = "results/VOC2012/Segmentation/comp6_test_cls"
 

@@ -10,7 +10,12 @@ from dataset import checks
 from engine import checkpoints, irn_inference, planner
 from misc.fileio import cam_path, load_cam, save_arrays, save_png
 from misc.provenance import file_digest
+from misc.settings import declared
 from postprocess import random_walk
+
+# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
+SETTINGS = declared(irn_inference.SETTINGS, ("amn_cam_out_dir", "cam_out_dir", "irn_seeds", "sem_seg_bg_thres",
+                    "sem_seg_map_dir", "sem_seg_out_dir", "sem_seg_power"))
 
 
 def _work(process_id, device, shard, build_model, args, cam_dir, n_devices, mask_digest,
@@ -37,7 +42,7 @@ def run(args) -> None:
               "sem_seg_bg_thres": args.sem_seg_bg_thres, "sem_seg_power": args.sem_seg_power,
               "upstream": {str(cam_dir): upstream}}
     print(f"make_sem_seg: random walk of {cam_dir}")
-    keep = irn_inference.keeps_maps(args)
+    keep = irn_inference.keeps_maps(args.sem_seg_map_dir)
     extra = (args.sem_seg_map_dir, ".npz", {**record, "step": "make_sem_seg maps"}) if keep else None
     irn_inference.run_irn_step(args, "make_sem_seg", args.sem_seg_out_dir, ".png", names, root, spec, checkpoint, record, _work,
                  cam_dir, extra=extra)

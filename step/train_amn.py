@@ -13,6 +13,13 @@ from dataset.datasets import ClassificationDataset, SeedDataset
 from engine import checkpoints, devices, inference, losses, planner, precision, training
 from misc import evaluation, imutils
 from misc.fileio import load_png
+from misc.settings import declared
+
+# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
+SETTINGS = declared(training.SETTINGS, checks.SETTINGS, ("amn_backbone_lr", "amn_backbone_weights",
+                    "amn_batch_size", "amn_crop_size", "amn_dropout_at_inference", "amn_eval_every_epoch",
+                    "amn_network", "amn_new_lr", "amn_num_epoches", "amn_rescale", "amn_weight_decay",
+                    "amn_weights_name", "backbone_weights", "eps", "infer_list", "ir_label_out_dir", "train_list"))
 
 RESULT_FLAGS = ("dataset", "train_list", "cls_labels", "amn_network", "amn_crop_size", "amn_batch_size",
                 "amn_num_epoches", "amn_backbone_lr", "amn_new_lr", "amn_weight_decay", "amn_rescale", "eps", "seed",

@@ -9,6 +9,12 @@ from dataset import checks
 from dataset.datasets import ClassificationDataset
 from engine import checkpoints, devices, precision, training
 from misc import pyutils
+from misc.settings import declared
+
+# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
+SETTINGS = declared(training.SETTINGS, checks.SETTINGS, ("backbone_weights", "cam_batch_size", "cam_crop_size",
+                    "cam_learning_rate", "cam_network", "cam_num_epoches", "cam_resize_long", "cam_weight_decay",
+                    "cam_weights_name", "train_list", "val_list"))
 
 # Flags whose change makes a saved .resume file unusable.
 RESULT_FLAGS = ("dataset", "train_list", "cls_labels", "cam_network", "cam_crop_size", "cam_resize_long",

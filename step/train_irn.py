@@ -9,6 +9,13 @@ from dataset import checks
 from dataset.datasets import AffinityDataset, ImageDataset
 from engine import checkpoints, devices, inference, planner, precision, training
 from misc import distributed, indexing
+from misc.settings import declared
+
+# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
+SETTINGS = declared(training.SETTINGS, checks.SETTINGS, ("amn_ir_label_out_dir", "backbone_weights", "infer_list",
+                    "ir_label_out_dir", "irn_backbone_weights", "irn_batch_size", "irn_crop_size",
+                    "irn_learning_rate", "irn_network", "irn_num_epoches", "irn_rescale", "irn_seeds",
+                    "irn_weight_decay", "irn_weights_name", "train_list"))
 
 RESULT_FLAGS = ("dataset", "train_list", "cls_labels", "irn_network", "irn_crop_size", "irn_batch_size",
                 "irn_num_epoches", "irn_learning_rate", "irn_weight_decay", "irn_rescale", "irn_seeds", "seed", "amp")

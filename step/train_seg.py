@@ -11,7 +11,14 @@ from dataset.datasets import PseudoMaskDataset
 from engine import checkpoints, devices, losses, planner, precision, training
 from misc import distributed
 from misc.errors import PipelineError
+from misc.settings import declared
 from net import deeplab_v2
+
+# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
+SETTINGS = declared(training.SETTINGS, checks.SETTINGS, ("seg_batch_size", "seg_crop_size", "seg_depth",
+                    "seg_init_weights", "seg_input_norm", "seg_iter_max", "seg_iter_size", "seg_loss", "seg_lr",
+                    "seg_lr_decay", "seg_momentum", "seg_poly_power", "seg_save_interval", "seg_scales",
+                    "seg_train_list", "seg_weight_decay", "seg_weights_name", "sem_seg_out_dir"))
 
 # Flags whose change makes a saved .resume file unusable.
 RESULT_FLAGS = ("dataset", "seg_train_list", "cls_labels", "seg_depth", "seg_batch_size", "seg_iter_size",

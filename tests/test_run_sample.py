@@ -77,6 +77,7 @@ def test_a_step_run_alone_draws_what_it_draws_after_the_others(monkeypatch):
     for name, n in (("fake_first", 7), ("fake_second", 3)):
         module = types.ModuleType(name)
         module.run = lambda args, n=n: draws.append(torch.rand(n))
+        module.SETTINGS = ()
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.setattr(run_sample, "STEPS", [("first_pass", "fake_first"), ("second_pass", "fake_second")])
     args = argparse.Namespace(seed=5, first_pass=True, second_pass=True)

@@ -1,21 +1,17 @@
 """The segmentation network's losses, label resizing, learning-rate groups and schedule."""
-import argparse
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-import run_sample
+from cli.config import step_settings
 from engine import losses
 from net import deeplab_v2
 from step import train_seg
 
 
-def _defaults(**over) -> argparse.Namespace:
-    args = run_sample.build_parser().parse_args([])
-    vars(args).update(over)
-    return args
+def _defaults(**over):
+    return step_settings("train_seg", **over)
 
 
 def test_defaults_are_advcams_settings():
