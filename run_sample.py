@@ -30,8 +30,9 @@ from misc.errors import PipelineError
 from misc.settings import StepSettings
 from step import STEPS
 
-RANK0_ONLY = ("eval_cam_pass", "eval_amn_cam_pass", "export_ins_coco_pass", "eval_ins_seg_pass", "eval_sem_seg_pass", "eval_seg_pass",
-              "make_report_pass")
+# Steps that only rank 0 runs under torchrun (the others wait for it).
+RANK0_ONLY = ("eval_cam_pass", "eval_amn_cam_pass", "export_ins_coco_pass", "eval_ins_seg_pass", "eval_sem_seg_pass",
+              "eval_seg_pass", "make_report_pass")
 
 
 def build_parser():

@@ -104,7 +104,8 @@ def main() -> None:
     cam_iou = json.loads((res / "cam.json").read_text())["per_class_iou"]
     learnt = {i + 1 for i, c in enumerate(vocdata.CAT_LIST) if (cam_iou.get(c) or 0) > 0.20}
     model = irn_inference.build_model(demo.PRESET["irn_crop_size"], f"{a.sess}/res50_irn.pth")
-    dataset = ClassificationDatasetMSF(names, root, scales=(1.0,), spec=VOC12, cls_labels=root / "meta" / "cls_labels.npy")
+    dataset = ClassificationDatasetMSF(names, root, scales=(1.0,), spec=VOC12,
+                                       cls_labels=root / "meta" / "cls_labels.npy")
     n = 21
     conf = {k: np.zeros((n, n), np.int64)
             for k in ("official", "walk 2^8", "oracle edges", "no (1 - edge)", "no walk", "no walk, ^1.3", "no walk, stride 4",
@@ -125,8 +126,8 @@ def main() -> None:
             conf["official"] += evaluation.confusion_matrix(official, gt, n)
             conf["oracle edges"] += evaluation.confusion_matrix(oracle, gt, n)
             keys = np.pad(cam["keys"] + 1, (1, 0))
-            conf["no (1 - edge)"] += evaluation.confusion_matrix(keys[walk_without_edge_product(cam, edge, size, DEMO_WALK)],
-                                                                 gt, n)
+            no_product = keys[walk_without_edge_product(cam, edge, size, DEMO_WALK)]
+            conf["no (1 - edge)"] += evaluation.confusion_matrix(no_product, gt, n)
             long = random_walk.cams_to_mask(cam["cam"], cam["keys"], edge, size, long_walk, POWER, BG_THRES)
             conf["walk 2^8"] += evaluation.confusion_matrix(long, gt, n)
             hr = np.pad(cam["high_res"], ((1, 0), (0, 0), (0, 0)), constant_values=BG_THRES)

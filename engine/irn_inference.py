@@ -53,7 +53,7 @@ def run_irn_step(args, step: str, out_dir: str, suffix: str, names, root, spec, 
     inference_devices = devices.parse_devices(args.device)
     build = functools.partial(build_model, args.irn_crop_size, str(checkpoint))
     inference.run_on_devices(work, dataset, inference_devices, inference.WorkerSetup.from_args(args), build, args,
-                              *work_args, len(inference_devices), *digests)
+                             *work_args, len(inference_devices), *digests)
 
 
 def build_model(crop_size: int, checkpoint: str) -> resnet50_irn.EdgeDisplacement:

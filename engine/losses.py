@@ -10,7 +10,8 @@ from PIL import Image
 from misc import distributed
 
 
-def balanced_soft_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, one_hot_labels: torch.Tensor) -> torch.Tensor:
+def balanced_soft_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
+                                one_hot_labels: torch.Tensor) -> torch.Tensor:
     """AMN's loss: the mean of the background-pixel and foreground-pixel averages of -sum(target * log_softmax).
 
     ``labels`` (N, H, W) selects the groups (0 background, 1..C-1 foreground, 255 ignored);

@@ -79,7 +79,7 @@ def run_make(args, maker: MapMaker, out_dir: str, step: str, checkpoint: Path,
                                        scales=args.cam_scales, cls_labels=args.cls_labels, spec=spec)
     inference_devices = devices.parse_devices(args.device)
     inference.run_on_devices(_make_work, dataset, inference_devices, inference.WorkerSetup.from_args(args), build_model,
-                              maker, args, out_dir, step, len(inference_devices), folder.digest)
+                             maker, args, out_dir, step, len(inference_devices), folder.digest)
 
 
 def _make_work(process_id, device, shard, build_model, maker: MapMaker, args, out_dir, step, n_devices,

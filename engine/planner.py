@@ -46,7 +46,7 @@ def plan_outputs(step: str, out_dir: str | os.PathLike, names: Sequence[str], su
         result = provenance.survey([out_dir / f"{n}{suffix}" for n in names], folder.digest, read_record)
         todo = result.todo
         print(f"{step}: {folder.explain(result, len(names))}" + ("; nothing to do (--overwrite True redoes them)"
-                                                               if not todo else ""))
+                                                                 if not todo else ""))
     if todo:
         folder.commit()
     return folder, todo

@@ -45,7 +45,7 @@ def build_seg_model(n_classes: int, depth: int, checkpoint: str) -> deeplab_v2.M
     """The trained network in eval mode (each inference worker builds its own)."""
     model = deeplab_v2.deeplabv2_msc(n_classes, depth=depth)
     checkpoints.load_weights(model, checkpoint, expected=f"DeepLab-v2 ResNet-{depth} MSC", flag="--seg_weights_name",
-                          producer="train_seg")
+                             producer="train_seg")
     return model.eval()
 
 
@@ -69,7 +69,7 @@ def predict_logits(model: torch.nn.Module, img: torch.Tensor, scales, flip: bool
     return torch.stack(outputs).mean(0)[0]
 
 
-def _network_work(process_id, device, shard, build_model, args, logit_dir, n_devices, digest) -> None:
+def network_work(process_id, device, shard, build_model, args, logit_dir, n_devices, digest) -> None:
     loader = DataLoader(shard, shuffle=False, collate_fn=inference.first_item, worker_init_fn=inference.init_worker,
                         num_workers=inference.worker_count(args.num_workers, n_devices))
     model = build_model().to(device)
@@ -91,7 +91,7 @@ def masks_from_logits(img: np.ndarray, logit: np.ndarray, crf: dict | None) -> t
     return raw, refined
 
 
-def _mask_job(job) -> str:
+def mask_job(job) -> str:
     name, img_path, logit_path, raw_out, crf_out, crf, digests = job
     logit = load_arrays(logit_path, ("logit",))["logit"]
     raw, refined = masks_from_logits(read_image(Path(img_path)), logit, crf if crf_out else None)

@@ -26,7 +26,7 @@ from misc.torchutils import PolyOptimizer
 
 # The flags the training loop reads (besides the precision flags of the steps' forward passes).
 SETTINGS = declared(devices.SETTINGS, precision.SETTINGS, ("seed", "num_workers", "overwrite", "log_every",
-                                                          "tensorboard", "work_dir", "result_dir"))
+                                                           "tensorboard", "work_dir", "result_dir"))
 
 
 class GlobalBatchSampler(Sampler):

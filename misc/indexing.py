@@ -1,10 +1,5 @@
-"""IRN's pixel-pair indexing and the random walk that turns CAMs into masks.
-
-``propagate_to_edge`` computes the same ``x @ T^(2^exp_times)`` as the
-official code, but as ``2^exp_times`` sparse products with the transition
-matrix T instead of squaring a dense (HW)x(HW) matrix ``exp_times`` times:
-O(256 * 69 * HW) work and O(69 * HW) memory instead of O(8 * (HW)^3) and O((HW)^2).
-"""
+"""IRN's pixel-pair indexing: the pairs within a radius (``PathIndex``) and their affinities from a boundary map
+(``edge_to_affinity``). The random walk built on them is ``postprocess/random_walk.py``."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
-"""Torch helpers: the official poly optimizer, devices and precision, and per-device inference workers."""
+"""IRN's torch helpers: the official poly optimizer, interleaved dataset shards, global average pooling, the
+frozen stem, and autocast switched off around network heads. Devices, precision and workers live in ``engine/``."""
 from __future__ import annotations
 
 import contextlib

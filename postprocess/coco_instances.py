@@ -57,7 +57,7 @@ def pseudo_label_file(spec: DatasetSpec, root: Path, names: Sequence[str], ins_d
 def voc_ground_truth(spec: DatasetSpec, root: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """An image's VOC instances: (R, H, W) masks and 0-based labels from its object and class PNGs."""
     return instance_scoring.instances_from_voc_pngs(load_png(spec.gt_path(root, name)),
-                                             load_png(spec.instance_path(root, name)))
+                                                    load_png(spec.instance_path(root, name)))
 
 
 def ground_truth_file(spec: DatasetSpec, root: Path, names: Sequence[str]) -> dict:

@@ -1,5 +1,10 @@
 """IRN's random walk: the sparse transition matrix of a boundary map, the walk of CAMs on it, and the labels
-of walked maps above a background threshold (the final masks and IRN's instances)."""
+of walked maps above a background threshold (the final masks and IRN's instances).
+
+``propagate_to_edge`` computes the same ``x @ T^(2^exp_times)`` as the official code, but as ``2^exp_times``
+sparse products with the transition matrix T instead of squaring a dense (HW)x(HW) matrix ``exp_times`` times:
+O(256 * 69 * HW) work and O(69 * HW) memory instead of O(8 * (HW)^3) and O((HW)^2).
+"""
 from __future__ import annotations
 
 import warnings

@@ -58,7 +58,8 @@ def sweep_record(total: np.ndarray, thresholds: np.ndarray) -> dict:
     """The sweep of an eval record: mIoU per threshold and the robust interval."""
     ious = [evaluation.iou_from_confusion(c) for c in total]
     sweep = [evaluation.mean_iou(iou) for iou in ious]
-    return {"thresholds": [float(t) for t in thresholds], "miou": sweep, **evaluation.robust_interval(thresholds, sweep),
+    return {"thresholds": [float(t) for t in thresholds], "miou": sweep,
+            **evaluation.robust_interval(thresholds, sweep),
             "per_class": [[evaluation.nan_to_none(v) for v in iou] for iou in ious]}
 
 

@@ -3,7 +3,7 @@
 # network (DeepLab-v2, AdvCAM's settings) trained on the masks and scored on val.
 #   DATASET_ROOT=VOCdevkit/VOC2012 bash script/generate_pseudo_mask.sh
 #   DATASET=coco14 DATASET_ROOT=COCO2014 bash script/generate_pseudo_mask.sh   (= script/generate_pseudo_mask_coco.sh)
-#   DATASET=folder DATASET_ROOT=data/mine bash script/generate_pseudo_mask.sh  (after python -m voc12.folder)
+#   DATASET=folder DATASET_ROOT=data/mine bash script/generate_pseudo_mask.sh  (after python -m dataset.folder)
 # START=cam|amn|irn|masks|seg begins at that stage; GPU selects the CUDA device(s); extra arguments go to every call.
 # SEG_INIT=PATH is the segmentation network's initial backbone (e.g. deeplab-pytorch's
 # deeplabv1_resnet101-imagenet.pth); without it the recipe stops after the masks. SEG_TEST=1 also segments
@@ -27,8 +27,8 @@ case "$DATASET" in
   # COCO: the official driver's defaults (0.45/0.15 in both seed steps, --sem_seg_bg_thres 0.22) come with it.
   coco14) driver=run_sample_coco.py; instances=${INSTANCES:-0}; labels=coco14/cls_labels.npy; seg_list=coco14/train14.txt; test_list=""; prep="coco14.prepare --coco14_root ${DATASET_ROOT}"
           cam_flags=(); amn_flags=() ;;
-  # Own images: DATASET_ROOT is the --out_dir of python -m voc12.folder (lists and labels live there).
-  folder) driver="run_sample.py --dataset folder"; instances=${INSTANCES:-0}; labels=${DATASET_ROOT}/cls_labels.npy; seg_list=${DATASET_ROOT}/train.txt; test_list=""; prep="voc12.folder --images DIR --labels FILE --out_dir ${DATASET_ROOT}"
+  # Own images: DATASET_ROOT is the --out_dir of python -m dataset.folder (lists and labels live there).
+  folder) driver="run_sample.py --dataset folder"; instances=${INSTANCES:-0}; labels=${DATASET_ROOT}/cls_labels.npy; seg_list=${DATASET_ROOT}/train.txt; test_list=""; prep="dataset.folder --images DIR --labels FILE --out_dir ${DATASET_ROOT}"
           cam_flags=(); amn_flags=() ;;
   *) echo "DATASET must be voc12, coco14 or folder" >&2; exit 2 ;;
 esac

@@ -3,7 +3,9 @@ from engine import map_stages
 from misc.settings import declared
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(map_stages.SEED_SETTINGS, ("cam_out_dir", "ir_label_out_dir"))
+SETTINGS = declared(map_stages.SEED_SETTINGS, (
+    "cam_out_dir", "ir_label_out_dir",
+))
 
 """CRF-refined seeds from the CAMs: confident foreground, confident background, 255 between."""
 

@@ -2,7 +2,9 @@ from engine import map_stages
 from misc.settings import declared
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(map_stages.EVAL_SETTINGS, ("amn_cam_out_dir", "cam_eval_thres"))
+SETTINGS = declared(map_stages.EVAL_SETTINGS, (
+    "amn_cam_out_dir", "cam_eval_thres",
+))
 
 """mIoU of the AMN maps at --cam_eval_thres and over the background-threshold sweep."""
 

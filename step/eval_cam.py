@@ -2,7 +2,9 @@ from engine import map_stages
 from misc.settings import declared
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(map_stages.EVAL_SETTINGS, ("cam_eval_thres", "cam_out_dir"))
+SETTINGS = declared(map_stages.EVAL_SETTINGS, (
+    "cam_eval_thres", "cam_out_dir",
+))
 
 """mIoU of the CAMs at --cam_eval_thres and over the background-threshold sweep."""
 

@@ -18,7 +18,9 @@ from postprocess.coco_instances import (categories_of, ground_truth_annotations,
                                         prediction_annotations, voc_ground_truth)
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(checks.SETTINGS, ("ins_seg_out_dir", "result_dir"))
+SETTINGS = declared(checks.SETTINGS, (
+    "ins_seg_out_dir", "result_dir",
+))
 
 IOU_THRESHOLD = 0.5
 
@@ -34,9 +36,9 @@ def load_all(spec, root: Path, names: list[str], ins_dir: str, voc_layout: bool)
 
 def voc_ap(spec, preds: list, gts: list) -> dict:
     """chainercv's VOC instance AP at IoU 0.5: ``map`` and per-class ``ap``."""
-    result = instance_scoring.eval_instance_segmentation_voc([p["mask"] for p in preds], [p["class"] - 1 for p in preds],
-                                                      [p["score"] for p in preds], [g[0] for g in gts],
-                                                      [g[1] for g in gts], iou_thresh=IOU_THRESHOLD)
+    result = instance_scoring.eval_instance_segmentation_voc(
+        [p["mask"] for p in preds], [p["class"] - 1 for p in preds], [p["score"] for p in preds],
+        [g[0] for g in gts], [g[1] for g in gts], iou_thresh=IOU_THRESHOLD)
     ap = np.full(spec.n_classes, np.nan)
     ap[:len(result["ap"])] = result["ap"][:spec.n_classes]
     return {"iou_threshold": IOU_THRESHOLD, "map": evaluation.nan_to_none(result["map"]),

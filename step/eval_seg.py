@@ -10,7 +10,9 @@ from misc.settings import declared
 from postprocess import scoring
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(checks.SETTINGS, ("result_dir", "seg_crf", "seg_eval_list", "seg_out_dir"))
+SETTINGS = declared(checks.SETTINGS, (
+    "result_dir", "seg_crf", "seg_eval_list", "seg_out_dir",
+))
 
 
 def run(args) -> dict | None:

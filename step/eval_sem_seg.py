@@ -17,8 +17,9 @@ from postprocess import cam_maps, scoring
 from postprocess.random_walk import upsample_walk
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(checks.SETTINGS, ("result_dir", "sem_seg_bg_thres", "sem_seg_map_dir", "sem_seg_out_dir",
-                    "sweep_thresholds"))
+SETTINGS = declared(checks.SETTINGS, (
+    "result_dir", "sem_seg_bg_thres", "sem_seg_map_dir", "sem_seg_out_dir", "sweep_thresholds",
+))
 
 
 def walked_prediction_inputs(path: Path) -> tuple[np.ndarray, np.ndarray]:

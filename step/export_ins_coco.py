@@ -18,8 +18,10 @@ from misc.settings import declared
 from postprocess.coco_instances import ground_truth_file, pseudo_label_file
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(checks.SETTINGS, ("infer_list", "ins_coco_json", "ins_coco_min_area", "ins_coco_min_score",
-                    "ins_gt_coco_json", "ins_seg_out_dir", "result_dir"))
+SETTINGS = declared(checks.SETTINGS, (
+    "infer_list", "ins_coco_json", "ins_coco_min_area", "ins_coco_min_score", "ins_gt_coco_json", "ins_seg_out_dir",
+    "result_dir",
+))
 
 
 def output_paths(args) -> tuple[Path, Path]:

@@ -17,8 +17,9 @@ from misc.settings import declared
 from postprocess import cam_maps
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(map_stages.MAKE_SETTINGS, ("amn_cam_out_dir", "amn_dropout_at_inference", "amn_network",
-                    "amn_weights_name", "ir_label_out_dir"))
+SETTINGS = declared(map_stages.MAKE_SETTINGS, (
+    "amn_cam_out_dir", "amn_dropout_at_inference", "amn_network", "amn_weights_name", "ir_label_out_dir",
+))
 
 
 def _forward(model, img, label):

@@ -12,7 +12,9 @@ from misc.settings import declared
 from postprocess import cam_maps
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(map_stages.MAKE_SETTINGS, ("cam_network", "cam_out_dir", "cam_weights_name"))
+SETTINGS = declared(map_stages.MAKE_SETTINGS, (
+    "cam_network", "cam_out_dir", "cam_weights_name",
+))
 
 
 def _forward(model, img, label):

@@ -16,15 +16,18 @@ from misc.settings import declared
 from postprocess import instances
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(irn_inference.SETTINGS, ("cam_out_dir", "ins_seg_bg_thres", "ins_seg_out_dir"))
+SETTINGS = declared(irn_inference.SETTINGS, (
+    "cam_out_dir", "ins_seg_bg_thres", "ins_seg_out_dir",
+))
 
 
 def _work(process_id, device, shard, build_model, args, n_devices, digest) -> None:
-    for pack, edge, dp in irn_inference.irn_outputs(process_id, device, shard, build_model, args, n_devices, "make_ins_seg"):
+    outputs = irn_inference.irn_outputs(process_id, device, shard, build_model, args, n_devices, "make_ins_seg")
+    for pack, edge, dp in outputs:
         with torch.inference_mode():
             cam = load_cam(cam_path(args.cam_out_dir, pack["name"]))
             detected = instances.instances_from_cams(cam["cam"], cam["keys"], edge, dp.cpu().numpy(), pack["size"],
-                                                   irn_inference.walk_of(args), args.ins_seg_bg_thres)
+                                                     irn_inference.walk_of(args), args.ins_seg_bg_thres)
             instances.save_instances(cam_path(args.ins_seg_out_dir, pack["name"]), detected, digest)
 
 
@@ -35,4 +38,5 @@ def run(args) -> None:
     record = {"step": "make_ins_seg", "dataset": spec.name, "checkpoint": file_digest(checkpoint),
               "irn_crop_size": args.irn_crop_size, "beta": args.beta, "exp_times": args.exp_times,
               "ins_seg_bg_thres": args.ins_seg_bg_thres, "upstream": {str(args.cam_out_dir): upstream}}
-    irn_inference.run_irn_step(args, "make_ins_seg", args.ins_seg_out_dir, ".npz", names, root, spec, checkpoint, record, _work)
+    irn_inference.run_irn_step(args, "make_ins_seg", args.ins_seg_out_dir, ".npz", names, root, spec, checkpoint,
+                               record, _work)

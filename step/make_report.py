@@ -18,7 +18,9 @@ from report.summary import (STAGES, flooding_classes, instance_markdown, load_re
                             regressions, seed_quality, summary_markdown, write_instance_overlays, write_overlays)
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(summary.SETTINGS, html.SETTINGS, checks.SETTINGS, ("ir_label_out_dir", "train_list"))
+SETTINGS = declared(summary.SETTINGS, html.SETTINGS, checks.SETTINGS, (
+    "ir_label_out_dir", "train_list",
+))
 
 
 def run(args) -> Path:
@@ -43,12 +45,12 @@ def run(args) -> Path:
         floods = flooding_classes(args, names) if has_gt else {}
         f.write(summary_markdown(records, seeds, missing, floods) + "\n".join(instance_markdown(ins)) + "\n")
     evaluation.write_json(out / "report.json", {"stages": records, "seed_quality": seeds, "missing": missing,
-                                                 "instances": ins, "flooding_classes": floods,
-                                                 "warnings": regressions(records)})
+                                                "instances": ins, "flooding_classes": floods,
+                                                "warnings": regressions(records)})
     write_overlays(args, names, out / "overlays")
     instance_rows = write_instance_overlays(args, names, out / "instances")
     page = html.page_data(args, spec, root, {**records, **({"ins_seg": ins} if ins else {})}, names,
-                                 instance_rows)
+                          instance_rows)
     html.write(out / "report.html", page)
     print(f"make_report: wrote {out} (open {out / 'report.html'})")
     return out

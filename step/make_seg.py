@@ -22,9 +22,10 @@ from misc.settings import declared
 from voc12.dataloader import voc_palette
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(seg_inference.SETTINGS, checks.SETTINGS, ("overwrite", "seg_crf", "seg_crf_bi_rgb_std",
-                    "seg_crf_bi_w", "seg_crf_bi_xy_std", "seg_crf_iter_max", "seg_crf_pos_w", "seg_crf_pos_xy_std",
-                    "seg_eval_list", "seg_out_dir", "seg_test_list"))
+SETTINGS = declared(seg_inference.SETTINGS, checks.SETTINGS, (
+    "overwrite", "seg_crf", "seg_crf_bi_rgb_std", "seg_crf_bi_w", "seg_crf_bi_xy_std", "seg_crf_iter_max",
+    "seg_crf_pos_w", "seg_crf_pos_xy_std", "seg_eval_list", "seg_out_dir", "seg_test_list",
+))
 
 SUBMISSION_DIR = "results/VOC2012/Segmentation/comp6_test_cls"
 
@@ -42,16 +43,17 @@ def infer_list(args, names: list[str], out: Path, spec, root, build_model, norm:
     if todo:
         dataset = SegmentationImages([names[i] for i in todo], root, norm, spec=spec)
         inference_devices = devices.parse_devices(args.device)
-        inference.run_on_devices(seg_inference._network_work, dataset, inference_devices, inference.WorkerSetup.from_args(args),
-                                  build_model, args, str(logit_dir), len(inference_devices), folder.digest)
+        inference.run_on_devices(seg_inference.network_work, dataset, inference_devices,
+                                 inference.WorkerSetup.from_args(args), build_model, args, str(logit_dir),
+                                 len(inference_devices), folder.digest)
     distributed.barrier()
     upstream = planner.upstream_digest(logit_dir, names, ".npz", "make_seg")
     raw_folder, raw_todo = planner.plan_outputs("make_seg masks", raw_dir, names, ".png",
-                                              {"step": "make_seg raw", "upstream": upstream}, args.overwrite)
+                                                {"step": "make_seg raw", "upstream": upstream}, args.overwrite)
     crf = crf_params(args) if args.seg_crf else None
     crf_folder, crf_todo = (planner.plan_outputs("make_seg CRF", crf_dir, names, ".png",
-                                               {"step": "make_seg crf", "crf": crf, "upstream": upstream},
-                                               args.overwrite) if crf else (None, []))
+                                                 {"step": "make_seg crf", "crf": crf, "upstream": upstream},
+                                                 args.overwrite) if crf else (None, []))
     raw_set, crf_set = set(raw_todo), set(crf_todo)
     pending = devices.rank_share(sorted(raw_set | crf_set))
     jobs = [(names[i], str(spec.image_path(root, names[i])), str(logit_dir / f"{names[i]}.npz"),
@@ -59,7 +61,8 @@ def infer_list(args, names: list[str], out: Path, spec, root, build_model, norm:
              str(crf_dir / f"{names[i]}.png") if i in crf_set else None, crf,
              (raw_folder.digest, crf_folder.digest if crf_folder else None)) for i in pending]
     if jobs:
-        inference.run_jobs(seg_inference._mask_job, jobs, "make_seg masks" + (" + CRF" if crf else ""), args.num_workers)
+        inference.run_jobs(seg_inference.mask_job, jobs, "make_seg masks" + (" + CRF" if crf else ""),
+                           args.num_workers)
 
 
 def write_submission(args, names: list[str], out: Path) -> Path:

@@ -14,17 +14,21 @@ from misc.settings import declared
 from postprocess import random_walk
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(irn_inference.SETTINGS, ("amn_cam_out_dir", "cam_out_dir", "irn_seeds", "sem_seg_bg_thres",
-                    "sem_seg_map_dir", "sem_seg_out_dir", "sem_seg_power"))
+SETTINGS = declared(irn_inference.SETTINGS, (
+    "amn_cam_out_dir", "cam_out_dir", "irn_seeds", "sem_seg_bg_thres", "sem_seg_map_dir", "sem_seg_out_dir",
+    "sem_seg_power",
+))
 
 
 def _work(process_id, device, shard, build_model, args, cam_dir, n_devices, mask_digest,
           map_digest: str | None = None) -> None:
-    for pack, edge, _ in irn_inference.irn_outputs(process_id, device, shard, build_model, args, n_devices, "make_sem_seg"):
+    walk = irn_inference.walk_of(args)
+    outputs = irn_inference.irn_outputs(process_id, device, shard, build_model, args, n_devices, "make_sem_seg")
+    for pack, edge, _ in outputs:
         with torch.inference_mode():
             cam = load_cam(cam_path(cam_dir, pack["name"]))
-            mask, maps = random_walk.cams_to_mask_and_maps(cam["cam"], cam["keys"], edge, pack["size"], irn_inference.walk_of(args),
-                                                             args.sem_seg_power, args.sem_seg_bg_thres)
+            mask, maps = random_walk.cams_to_mask_and_maps(cam["cam"], cam["keys"], edge, pack["size"], walk,
+                                                           args.sem_seg_power, args.sem_seg_bg_thres)
             save_png(planner.png_path(args.sem_seg_out_dir, pack["name"]), mask, record=mask_digest)
             if map_digest is not None:
                 save_arrays(Path(args.sem_seg_map_dir) / f"{pack['name']}.npz", record=map_digest,
@@ -44,7 +48,7 @@ def run(args) -> None:
     print(f"make_sem_seg: random walk of {cam_dir}")
     keep = irn_inference.keeps_maps(args.sem_seg_map_dir)
     extra = (args.sem_seg_map_dir, ".npz", {**record, "step": "make_sem_seg maps"}) if keep else None
-    irn_inference.run_irn_step(args, "make_sem_seg", args.sem_seg_out_dir, ".png", names, root, spec, checkpoint, record, _work,
-                 cam_dir, extra=extra)
+    irn_inference.run_irn_step(args, "make_sem_seg", args.sem_seg_out_dir, ".png", names, root, spec, checkpoint,
+                               record, _work, cam_dir, extra=extra)
 
 

@@ -16,10 +16,11 @@ from misc.fileio import load_png
 from misc.settings import declared
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(training.SETTINGS, checks.SETTINGS, ("amn_backbone_lr", "amn_backbone_weights",
-                    "amn_batch_size", "amn_crop_size", "amn_dropout_at_inference", "amn_eval_every_epoch",
-                    "amn_network", "amn_new_lr", "amn_num_epoches", "amn_rescale", "amn_weight_decay",
-                    "amn_weights_name", "backbone_weights", "eps", "infer_list", "ir_label_out_dir", "train_list"))
+SETTINGS = declared(training.SETTINGS, checks.SETTINGS, (
+    "amn_backbone_lr", "amn_backbone_weights", "amn_batch_size", "amn_crop_size", "amn_dropout_at_inference",
+    "amn_eval_every_epoch", "amn_network", "amn_new_lr", "amn_num_epoches", "amn_rescale", "amn_weight_decay",
+    "amn_weights_name", "backbone_weights", "eps", "infer_list", "ir_label_out_dir", "train_list",
+))
 
 RESULT_FLAGS = ("dataset", "train_list", "cls_labels", "amn_network", "amn_crop_size", "amn_batch_size",
                 "amn_num_epoches", "amn_backbone_lr", "amn_new_lr", "amn_weight_decay", "amn_rescale", "eps", "seed",
@@ -73,12 +74,12 @@ def run(args) -> None:
     record = checkpoints.training_record(args, RESULT_FLAGS, seeds=seeds, backbone=checkpoints.init_digest(init))
     device = devices.training_device(args)
     model = checkpoints.build_network(args.amn_network, "Net", n_classes=spec.n_classes,
-                                   dropout_at_inference=args.amn_dropout_at_inference)
+                                      dropout_at_inference=args.amn_dropout_at_inference)
     checkpoints.init_backbone(model, init)
     dataset = SeedDataset(names, label_dir=args.ir_label_out_dir, root=root,
-                                               hor_flip=True, crop_size=args.amn_crop_size, crop_method="random",
-                                               rescale=tuple(args.amn_rescale), cls_labels=args.cls_labels,
-                                               spec=spec)
+                          hor_flip=True, crop_size=args.amn_crop_size, crop_method="random",
+                          rescale=tuple(args.amn_rescale), cls_labels=args.cls_labels,
+                          spec=spec)
     loader = training.train_loader(dataset, args.amn_batch_size, args.num_workers, device, args.seed)
     backbone_params, new_params = model.trainable_parameters()
     optimizer = torch.optim.Adam([
@@ -92,7 +93,8 @@ def run(args) -> None:
         with precision.autocast(device, args.amp):
             logit = net(precision.batch_input(pack["img"], device, args), pack["label_cls"].to(device))
         label = losses.resize_labels(pack["label"], logit.shape[-2:]).to(device)
-        loss = losses.balanced_soft_cross_entropy(logit.float(), label, losses.smoothed_target(label, logit.size(1), args.eps))
+        target = losses.smoothed_target(label, logit.size(1), args.eps)
+        loss = losses.balanced_soft_cross_entropy(logit.float(), label, target)
         return loss, {"loss": loss.item()}
 
     def after_epoch(ep):

@@ -12,9 +12,10 @@ from misc import pyutils
 from misc.settings import declared
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(training.SETTINGS, checks.SETTINGS, ("backbone_weights", "cam_batch_size", "cam_crop_size",
-                    "cam_learning_rate", "cam_network", "cam_num_epoches", "cam_resize_long", "cam_weight_decay",
-                    "cam_weights_name", "train_list", "val_list"))
+SETTINGS = declared(training.SETTINGS, checks.SETTINGS, (
+    "backbone_weights", "cam_batch_size", "cam_crop_size", "cam_learning_rate", "cam_network", "cam_num_epoches",
+    "cam_resize_long", "cam_weight_decay", "cam_weights_name", "train_list", "val_list",
+))
 
 # Flags whose change makes a saved .resume file unusable.
 RESULT_FLAGS = ("dataset", "train_list", "cls_labels", "cam_network", "cam_crop_size", "cam_resize_long",
@@ -47,7 +48,7 @@ def run(args) -> None:
         crop_size=args.cam_crop_size, crop_method="random", cls_labels=args.cls_labels, spec=spec)
     loader = training.train_loader(train_dataset, args.cam_batch_size, args.num_workers, device, args.seed)
     val_dataset = ClassificationDataset(val_names, root=root, crop_size=args.cam_crop_size,
-                                                     cls_labels=args.cls_labels, spec=spec)
+                                        cls_labels=args.cls_labels, spec=spec)
     val_loader = DataLoader(val_dataset, batch_size=args.cam_batch_size, shuffle=False,
                             num_workers=args.num_workers, drop_last=len(val_dataset) >= args.cam_batch_size)
     max_step = (len(train_dataset) // args.cam_batch_size) * args.cam_num_epoches

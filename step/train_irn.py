@@ -12,10 +12,11 @@ from misc import distributed, indexing
 from misc.settings import declared
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(training.SETTINGS, checks.SETTINGS, ("amn_ir_label_out_dir", "backbone_weights", "infer_list",
-                    "ir_label_out_dir", "irn_backbone_weights", "irn_batch_size", "irn_crop_size",
-                    "irn_learning_rate", "irn_network", "irn_num_epoches", "irn_rescale", "irn_seeds",
-                    "irn_weight_decay", "irn_weights_name", "train_list"))
+SETTINGS = declared(training.SETTINGS, checks.SETTINGS, (
+    "amn_ir_label_out_dir", "backbone_weights", "infer_list", "ir_label_out_dir", "irn_backbone_weights",
+    "irn_batch_size", "irn_crop_size", "irn_learning_rate", "irn_network", "irn_num_epoches", "irn_rescale",
+    "irn_seeds", "irn_weight_decay", "irn_weights_name", "train_list",
+))
 
 RESULT_FLAGS = ("dataset", "train_list", "cls_labels", "irn_network", "irn_crop_size", "irn_batch_size",
                 "irn_num_epoches", "irn_learning_rate", "irn_weight_decay", "irn_rescale", "irn_seeds", "seed", "amp")
@@ -41,7 +42,7 @@ def irn_losses(model_out, pack, device) -> tuple[torch.Tensor, dict[str, float]]
 def estimate_mean_shift(model, args, device, names, root, spec) -> torch.Tensor:
     """Mean displacement over ``names`` (--infer_list, top-left crops), subtracted at inference."""
     dataset = ImageDataset(names, root=root, crop_size=args.irn_crop_size,
-                                        crop_method="top_left", spec=spec)
+                           crop_method="top_left", spec=spec)
     loader = DataLoader(dataset, batch_size=args.irn_batch_size, shuffle=False, num_workers=args.num_workers,
                         drop_last=len(dataset) >= args.irn_batch_size, worker_init_fn=inference.init_worker)
     model.eval()
@@ -66,9 +67,9 @@ def run(args) -> None:
     model = checkpoints.build_network(args.irn_network, "AffinityDisplacementLoss", path_index=path_index)
     checkpoints.init_backbone(model, init)
     dataset = AffinityDataset(names, label_dir=label_dir, root=root,
-                                           indices_from=path_index.src_indices, indices_to=path_index.dst_indices,
-                                           hor_flip=True, crop_size=args.irn_crop_size, crop_method="random",
-                                           rescale=tuple(args.irn_rescale), cls_labels=args.cls_labels, spec=spec)
+                              indices_from=path_index.src_indices, indices_to=path_index.dst_indices,
+                              hor_flip=True, crop_size=args.irn_crop_size, crop_method="random",
+                              rescale=tuple(args.irn_rescale), cls_labels=args.cls_labels, spec=spec)
     loader = training.train_loader(dataset, args.irn_batch_size, args.num_workers, device, args.seed)
     max_step = (len(dataset) // args.irn_batch_size) * args.irn_num_epoches
     optimizer = training.poly_optimizer(model.trainable_parameters(), args.irn_learning_rate, args.irn_weight_decay,

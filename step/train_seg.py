@@ -15,10 +15,11 @@ from misc.settings import declared
 from net import deeplab_v2
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(training.SETTINGS, checks.SETTINGS, ("seg_batch_size", "seg_crop_size", "seg_depth",
-                    "seg_init_weights", "seg_input_norm", "seg_iter_max", "seg_iter_size", "seg_loss", "seg_lr",
-                    "seg_lr_decay", "seg_momentum", "seg_poly_power", "seg_save_interval", "seg_scales",
-                    "seg_train_list", "seg_weight_decay", "seg_weights_name", "sem_seg_out_dir"))
+SETTINGS = declared(training.SETTINGS, checks.SETTINGS, (
+    "seg_batch_size", "seg_crop_size", "seg_depth", "seg_init_weights", "seg_input_norm", "seg_iter_max",
+    "seg_iter_size", "seg_loss", "seg_lr", "seg_lr_decay", "seg_momentum", "seg_poly_power", "seg_save_interval",
+    "seg_scales", "seg_train_list", "seg_weight_decay", "seg_weights_name", "sem_seg_out_dir",
+))
 
 # Flags whose change makes a saved .resume file unusable.
 RESULT_FLAGS = ("dataset", "seg_train_list", "cls_labels", "seg_depth", "seg_batch_size", "seg_iter_size",
@@ -79,7 +80,7 @@ def run(args) -> None:
     norm = input_norm_for(kind, args.seg_input_norm)
     print(f"train_seg: init {described}; input normalisation {norm}")
     record = checkpoints.training_record(args, RESULT_FLAGS, labels=labels, init=checkpoints.init_digest(str(init)),
-                                      input_norm=norm)
+                                         input_norm=norm)
     device = devices.training_device(args)
     dataset = PseudoMaskDataset(names, args.sem_seg_out_dir, root, args.seg_crop_size, args.seg_scales, norm,
                                 flip=True, spec=spec)

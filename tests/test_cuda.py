@@ -187,7 +187,7 @@ def test_nccl_ddp_equals_one_process(toy, tmp_path_factory, imagenet, step, weig
               "--seg_init_weights", imagenet, "--irn_seeds", "cam", "--amn_eval_every_epoch", "False"]
     if not (base / "result" / "sem_seg").is_dir():
         argv = pipeline_argv(toy, base, *common, *[x for s in ("train_cam", "make_cam", "cam_to_ir_label",
-                                                                "train_irn", "make_sem_seg")
+                                                               "train_irn", "make_sem_seg")
                                                    for x in (f"--{s}_pass", "True")])
         argv[argv.index("--device") + 1] = "cuda:0"
         run_sample.main(argv)

@@ -99,7 +99,7 @@ def test_training_resumes_from_its_checkpoint(toy, tmp_path, capsys, monkeypatch
 
 
 def test_segmentation_network_resumes_mid_run_to_the_same_weights_and_writes_a_test_submission(toy, tmp_path,
-                                                                                            monkeypatch):
+                                                                                               monkeypatch):
     done = tmp_path / "done"
     run_sample.main(pipeline_argv(toy, done, "--train_cam_pass", "True", "--make_cam_pass", "True",
                                   "--cam_to_ir_label_pass", "True", "--train_amn_pass", "True",

@@ -141,7 +141,7 @@ def test_steps_start_stop_and_bare_booleans():
     assert run_sample.configure(["--voc12_root", "v", "--no-amn_eval_every_epoch"]).amn_eval_every_epoch is False
     args = run_sample.configure(["--voc12_root", "v", "--start", "masks", "--stop", "seg"])
     assert {f[:-5] for f, _ in run_sample.STEPS if getattr(args, f)} == {"make_sem_seg", "eval_sem_seg", "train_seg",
-                                                                          "make_seg", "eval_seg"}
+                                                                         "make_seg", "eval_seg"}
     with pytest.raises(run_sample.PipelineError, match="neither a stage"):
         run_sample.configure(["--voc12_root", "v", "--steps", "cams"])
 

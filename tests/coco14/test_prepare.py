@@ -89,7 +89,7 @@ def test_rerun_keeps_current_masks(tiny, tmp_path, capsys):
 
 def test_the_toy_download_is_deterministic_and_has_crowd_empty_and_gray(tmp_path):
     a, b = toy.generate(tmp_path / "a", num_train=8, num_val=2, size=48), toy.generate(tmp_path / "b", num_train=8,
-                                                                                     num_val=2, size=48)
+                                                                                       num_val=2, size=48)
     ja = json.loads((a / "annotations/instances_train2014.json").read_text())
     assert ja == json.loads((b / "annotations/instances_train2014.json").read_text())
     assert len(ja["categories"]) == 80 and any(x["iscrowd"] for x in ja["annotations"])

@@ -53,7 +53,7 @@ def test_voc_ground_truth_takes_instances_and_their_classes_from_the_pngs(toy):
     total = 0
     for name in names:
         masks, labels = instance_scoring.instances_from_voc_pngs(load_png(vocdata.VOC12.gt_path(toy.root, name)),
-                                                          load_png(vocdata.VOC12.instance_path(toy.root, name)))
+                                                                 load_png(vocdata.VOC12.instance_path(toy.root, name)))
         got = decoded[coco_format.image_id(name)]
         assert [c for _, c, _ in got] == [int(c) + 1 for c in labels]
         for (mask, _, score), m in zip(got, masks):

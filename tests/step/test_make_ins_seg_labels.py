@@ -40,7 +40,7 @@ def test_detection_splits_fragments_and_scores_small_ones_zero():
 
 def test_an_image_without_classes_gets_an_empty_file(tmp_path):
     out = instances.instances_from_cams(np.zeros((0, 4, 5)), np.zeros(0, np.int64), torch.zeros(1, 4, 5),
-                                  np.zeros((2, 4, 5), np.float32), (16, 20), Walk(exp_times=2), 0.25)
+                                        np.zeros((2, 4, 5), np.float32), (16, 20), Walk(exp_times=2), 0.25)
     assert out["mask"].shape == (0, 16, 20) and out["score"].shape == (0,) and out["class"].shape == (0,)
     instances.save_instances(tmp_path / "a.npz", out, "r")
     with np.load(tmp_path / "a.npz", allow_pickle=False) as data:
@@ -51,7 +51,8 @@ def test_instances_follow_the_class_and_the_blob():
     field = _two_blob_field(8, 24)
     cams = np.zeros((1, 8, 24), np.float32)
     cams[0, 2:6, 1:3] = 1.0   # left blob only
-    out = instances.instances_from_cams(cams, np.array([6]), torch.zeros(1, 8, 24), field, (32, 96), Walk(exp_times=1), 0.25)
+    out = instances.instances_from_cams(cams, np.array([6]), torch.zeros(1, 8, 24), field, (32, 96),
+                                        Walk(exp_times=1), 0.25)
     # two clusters give two instance planes of class 7; only the left one has CAM, so only it survives
     assert set(out["class"].tolist()) == {7} and out["mask"].any() and out["mask"][:, :, 48:].sum() == 0
 

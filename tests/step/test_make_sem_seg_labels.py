@@ -27,7 +27,7 @@ def test_the_kept_maps_reproduce_the_mask_at_its_threshold(tmp_path):
 def test_an_image_without_classes_keeps_empty_maps(tmp_path):
     walk = random_walk.Walk(exp_times=3)
     mask, maps = random_walk.cams_to_mask_and_maps(np.zeros((0, 4, 5), np.float32), np.zeros(0, np.int64),
-                                           torch.zeros(1, 4, 5), (16, 20), walk, 1.3, 0.25)
+                                                   torch.zeros(1, 4, 5), (16, 20), walk, 1.3, 0.25)
     assert not mask.any() and maps.shape == (0, 4, 5)
     save_arrays(tmp_path / "b.npz", keys=np.zeros(0, np.int64), maps=maps, size=np.asarray((16, 20)))
     fg_max, fg_label = eval_sem_seg.walked_prediction_inputs(tmp_path / "b.npz")

@@ -19,7 +19,7 @@ def test_defaults_are_advcams_settings():
     assert (a.seg_batch_size, a.seg_iter_max, a.seg_lr, a.seg_momentum, a.seg_weight_decay, a.seg_poly_power) == \
         (10, 30000, 2.5e-4, 0.9, 5e-4, 0.9)
     assert (a.seg_crop_size, tuple(a.seg_scales), a.seg_loss) == (321, (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0),
-                                                                   "balanced")
+                                                                  "balanced")
 
 
 def test_balanced_loss_by_hand():
@@ -45,7 +45,7 @@ def test_plain_cross_entropy_ignores_255():
     labels = torch.randint(0, 4, (2, 3, 3))
     labels[0, 0, 0] = 255
     torch.testing.assert_close(losses.cross_entropy(logits, labels), F.cross_entropy(logits, labels,
-                                                                                        ignore_index=255))
+                                                                                     ignore_index=255))
 
 
 def test_labels_are_resized_with_pils_nearest_not_torchs():

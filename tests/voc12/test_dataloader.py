@@ -117,3 +117,20 @@ def test_affinity_labels_travel_as_uint8():
     assert all(t.dtype == torch.uint8 for t in labels)
     bg, fg, neg = (t.numpy().astype(int) for t in labels)
     assert bg.any() and fg.any() and neg.any() and (bg + fg + neg <= 1).all()
+
+
+def test_official_names_keep_voc_and_coco_defaults_and_pickle(toy, tmp_path, monkeypatch):
+    import pickle
+
+    from coco14 import dataloader as cocodata
+    from dataset.datasets import ClassificationDatasetMSF
+
+    ds = vocdata.VOC12ClassificationDatasetMSF(toy.meta / "train.txt", voc12_root=toy.root,
+                                               cls_labels=toy.meta / "cls_labels.npy")
+    assert isinstance(ds, ClassificationDatasetMSF) and ds.spec is vocdata.VOC12 and ds.voc12_root == ds.root
+    again = pickle.loads(pickle.dumps(ds))  # spawned inference workers receive their shard this way
+    assert type(again).__name__ == "VOC12ClassificationDatasetMSF" and again[0]["name"] == ds[0]["name"]
+    with pytest.raises(PipelineError, match="coco14/cls_labels.npy"):  # COCO's own label file by default
+        (tmp_path / "train2014").mkdir()
+        monkeypatch.chdir(tmp_path)  # no coco14/cls_labels.npy here
+        cocodata.COCO14ClassificationDataset(["000000000009"], coco14_root=tmp_path)

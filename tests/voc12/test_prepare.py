@@ -32,7 +32,7 @@ def test_prepare_with_sbd(tmp_path):
         seg = np.zeros((4, 5), np.uint8)
         seg[1:3, 1:4] = 7
         savemat(sbd / "cls" / f"{name}.mat", {"GTcls": {"Segmentation": seg, "Boundaries": np.zeros(1),
-                                                          "CategoriesPresent": np.array([7])}})
+                                                        "CategoriesPresent": np.array([7])}})
     out = tmp_path / "meta"
     lists = prepare.prepare(str(voc), str(tmp_path / "benchmark_RELEASE"), str(out))
     assert lists["train_aug"] == ["2007_000001", "2007_000002", "2008_000010", "2008_000011"]

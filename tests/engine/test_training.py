@@ -1,4 +1,5 @@
 """The training engine: seeded global batches, per-sample augmentation seeds, DDP equal to one process."""
+import argparse
 import random
 
 import numpy as np
@@ -191,3 +192,93 @@ def test_resume_files_carry_every_gpu_generator(monkeypatch):
     restored.clear()
     seeding.restore_rng_states(state)
     assert restored == []
+
+
+class _Points(torch.utils.data.Dataset):
+    """Eight scalar samples, as packs with an "img" entry."""
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return {"img": torch.tensor([float(i)])}
+
+
+def _loop_args(tmp_path):
+    return argparse.Namespace(overwrite=False, log_every=1, tensorboard=False, work_dir=str(tmp_path), result_dir=None)
+
+
+def _square_step(net, pack):
+    loss = ((net(pack["img"]) - 1) ** 2).mean()
+    return loss, {"loss": loss.item()}
+
+
+def test_an_iteration_of_accumulated_batches_is_one_step_on_their_mean(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(1, 1)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = training.train_loader(_Points(), 2, 0, torch.device("cpu"), seed=3)
+    training.train(model, optimizer, loader, training.Iterations(iter_max=1, iter_size=2), str(tmp_path / "w.pth"),
+                   _loop_args(tmp_path), torch.device("cpu"), "t", _square_step, {})
+    loader.batch_sampler.set_epoch(0)
+    first, second = list(loader)[:2]
+    ref = torch.nn.Linear(1, 1)
+    ref.load_state_dict(start)
+    loss = (((ref(first["img"]) - 1) ** 2).mean() + ((ref(second["img"]) - 1) ** 2).mean()) / 2
+    loss.backward()
+    with torch.no_grad():
+        expected = {k: p - 0.1 * p.grad for k, p in ref.named_parameters()}
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, expected[k])
+
+
+def _recorded_saves(monkeypatch) -> list:
+    """(count, unit) of every resumable checkpoint the loop saves, instead of saving it."""
+    saved = []
+    monkeypatch.setattr(checkpoints, "save_resume", lambda name, model, opt, count, args, record, unit: saved.append(
+        (count, unit)))
+    return saved
+
+
+class _Calls(training.Hook):
+    def __init__(self):
+        self.calls = []
+
+    def before_step(self, state):
+        self.calls.append(("before", state.iteration, state.epoch))
+
+    def after_step(self, state):
+        self.calls.append(("after", state.iteration, state.epoch))
+
+    def after_epoch(self, state):
+        self.calls.append(("epoch", state.iteration, state.epoch))
+
+
+def test_hooks_see_steps_and_epochs_in_order_and_validation_reaches_the_metrics(tmp_path, monkeypatch):
+    import json
+
+    saved = _recorded_saves(monkeypatch)
+    model = torch.nn.Linear(1, 1)
+    loader = training.train_loader(_Points(), 4, 0, torch.device("cpu"))
+    calls = _Calls()
+    scores = training.Validation(lambda epoch: {"miou": 0.5 + epoch})
+    training.train(model, torch.optim.SGD(model.parameters(), lr=0.01), loader, training.Epochs(2),
+                   str(tmp_path / "w.pth"), _loop_args(tmp_path), torch.device("cpu"), "t", _square_step, {},
+                   hooks=[calls, scores])
+    assert calls.calls == [("before", 1, 1), ("after", 1, 1), ("before", 2, 1), ("after", 2, 1), ("epoch", 2, 1),
+                           ("before", 3, 2), ("after", 3, 2), ("before", 4, 2), ("after", 4, 2), ("epoch", 4, 2)]
+    assert saved == [(1, "epoch"), (2, "epoch")]
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["iteration"], r["val_miou"]) for r in rows if "val_miou" in r] == [(2, 0.5), (4, 1.5)]
+
+
+def test_iterations_save_every_n_steps_but_not_after_the_last(tmp_path, monkeypatch):
+    saved = _recorded_saves(monkeypatch)
+    model = torch.nn.Linear(1, 1)
+    loader = training.train_loader(_Points(), 2, 0, torch.device("cpu"))
+    lrs = []
+    training.train(model, torch.optim.SGD(model.parameters(), lr=0.01), loader,
+                   training.Iterations(iter_max=6, save_every=2), str(tmp_path / "w.pth"), _loop_args(tmp_path),
+                   torch.device("cpu"), "t", _square_step, {}, hooks=[training.LearningRate(lrs.append)])
+    assert lrs == [1, 2, 3, 4, 5, 6] and saved == [(2, "iteration"), (4, "iteration")]

@@ -23,7 +23,7 @@ def dense_propagate_to_edge(x, edge, radius=5, beta=10, exp_times=8):
     dense[ind_to, ind_from] = sparse_aff.double()
     dense[torch.arange(n), torch.arange(n)] = 1
     dense = dense.view(ver_padded, hor_padded, ver_padded, hor_padded)[:-radius, radius:-radius, :-radius,
-                                                                        radius:-radius]
+                                                                       radius:-radius]
     dense = dense.reshape(height * width, height * width).float()
     trans = dense ** beta
     trans = trans / trans.sum(0, keepdim=True)
