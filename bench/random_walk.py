@@ -17,8 +17,8 @@ import json, resource, sys, time, warnings
 sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
 import torch
 torch.set_num_threads(2)
-from misc import indexing
-from test_indexing import dense_propagate_to_edge
+from postprocess import random_walk
+from test_random_walk import dense_propagate_to_edge
 mode, h, w = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 g = torch.Generator().manual_seed(0)
 edge = torch.rand(1, h, w, generator=g) ** 3
@@ -33,7 +33,7 @@ print(json.dumps({{"time": dt, "peak_mb": peak / 1024}}))
 
 
 def measure(mode: str, h: int, w: int, out: Path) -> dict:
-    code = CHILD.format(repo=str(REPO), tests=str(REPO / "tests" / "misc"))
+    code = CHILD.format(repo=str(REPO), tests=str(REPO / "tests" / "postprocess"))
     res = subprocess.run([sys.executable, "-c", code, mode, str(h), str(w), str(out)], capture_output=True,
                          text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])

@@ -117,7 +117,7 @@ def _dataset_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--coco14_root", default=None, type=str,
                    help="COCO 2014 folder with train2014/, val2014/ and annotations/ (with --dataset coco14)")
     g.add_argument("--folder_root", default=None, type=str,
-                   help="the --out_dir of python -m voc12.folder (with --dataset folder)")
+                   help="the --out_dir of python -m dataset.folder (with --dataset folder)")
     g.add_argument("--gt_dir", default=None, type=str,
                    help="folder of ground-truth PNGs <id>.png to evaluate against instead of the dataset's own "
                         "[eval_*, make_report, train_amn]")
