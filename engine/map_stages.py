@@ -20,9 +20,9 @@ from dataset.checks import check_inputs, eval_targets
 from dataset.datasets import ClassificationDatasetMSF
 from dataset.spec import read_image
 from engine import devices, inference, precision, seeding
-from engine.planner import plan_outputs, png_path, upstream_digest
+from engine.planner import plan_outputs, upstream_digest
 from misc import evaluation
-from misc.fileio import cam_path, load_cam, save_cam, save_png
+from misc.fileio import cam_path, load_cam, png_path, save_cam, save_png
 from misc.settings import declared
 from postprocess.cam_maps import cam_prediction_inputs
 from postprocess.scoring import evaluation_record, sweep_confusions, sweep_record

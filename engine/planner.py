@@ -11,10 +11,6 @@ from misc.errors import PipelineError
 from misc.fileio import read_record, remove_stale_temporaries
 
 
-def png_path(out_dir: str | os.PathLike, name: str) -> Path:
-    return Path(out_dir) / f"{name}.png"
-
-
 def upstream_digest(folder: str | os.PathLike, names: Sequence[str], suffix: str, producer: str) -> str:
     """The current record of an upstream folder, after checking it holds a current output for every name."""
     folder = Path(folder)

@@ -117,6 +117,10 @@ def cam_path(out_dir: str | os.PathLike, name: str) -> Path:
     return Path(out_dir) / f"{name}{CAM_SUFFIX}"
 
 
+def png_path(out_dir: str | os.PathLike, name: str) -> Path:
+    return Path(out_dir) / f"{name}.png"
+
+
 def save_cam(path: str | os.PathLike, keys: np.ndarray, cam: np.ndarray, high_res: np.ndarray,
              record: str | None = None) -> None:
     """Store class keys (0-based foreground ids), strided and full-size maps, without pickle."""

@@ -10,9 +10,8 @@ import numpy as np
 from tqdm import tqdm
 
 from dataset.spec import DatasetSpec
-from engine.planner import png_path
 from misc import evaluation
-from misc.fileio import load_png
+from misc.fileio import load_png, png_path
 
 
 def threshold_confusions(fg_max: np.ndarray, fg_label: np.ndarray, gt: np.ndarray, thresholds: np.ndarray,

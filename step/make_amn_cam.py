@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from dataset import registry
-from engine import checkpoints, map_stages, planner
+from engine import checkpoints, map_stages
 from misc import imutils
-from misc.fileio import load_png
+from misc.fileio import load_png, png_path
 from misc.settings import declared
 from postprocess import cam_maps
 
@@ -48,7 +48,7 @@ def _postprocess(outputs, pack, args):
     size = pack["size"]
     strided = cam_maps.resize_sum(outputs, imutils.get_strided_size(size, 4)) / len(outputs)
     high_res = cam_maps.resize_sum(outputs, tuple(size))[:, :size[0], :size[1]] / len(outputs)
-    seed = load_png(planner.png_path(args.ir_label_out_dir, pack["name"]))
+    seed = load_png(png_path(args.ir_label_out_dir, pack["name"]))
     return amn_postprocess(strided, high_res, pack["label"], seed)
 
 

@@ -8,7 +8,7 @@ import torch
 
 from dataset import checks
 from engine import checkpoints, irn_inference, planner
-from misc.fileio import cam_path, load_cam, save_arrays, save_png
+from misc.fileio import cam_path, load_cam, png_path, save_arrays, save_png
 from misc.provenance import file_digest
 from misc.settings import declared
 from postprocess import random_walk
@@ -29,7 +29,7 @@ def _work(process_id, device, shard, build_model, args, cam_dir, n_devices, mask
             cam = load_cam(cam_path(cam_dir, pack["name"]))
             mask, maps = random_walk.cams_to_mask_and_maps(cam["cam"], cam["keys"], edge, pack["size"], walk,
                                                            args.sem_seg_power, args.sem_seg_bg_thres)
-            save_png(planner.png_path(args.sem_seg_out_dir, pack["name"]), mask, record=mask_digest)
+            save_png(png_path(args.sem_seg_out_dir, pack["name"]), mask, record=mask_digest)
             if map_digest is not None:
                 save_arrays(Path(args.sem_seg_map_dir) / f"{pack['name']}.npz", record=map_digest,
                             keys=cam["keys"], maps=maps, size=np.asarray(pack["size"]))
