@@ -6,6 +6,7 @@ Classification crops (train_cam), multi-scale flip pairs (make_cam, make_amn_cam
 """
 from __future__ import annotations
 
+import inspect
 import random
 from pathlib import Path
 from typing import Sequence
@@ -218,7 +219,7 @@ def named_for(cls: type, official_name: str, root_keyword: str, spec: DatasetSpe
     def __init__(self, *args, spec: DatasetSpec = spec, **kwargs):
         if root_keyword in kwargs:
             kwargs["root"] = kwargs.pop(root_keyword)
-        if "cls_labels" in cls.__init__.__code__.co_varnames and "cls_labels" not in kwargs:
+        if "cls_labels" in inspect.signature(cls).parameters and "cls_labels" not in kwargs:
             kwargs["cls_labels"] = cls_labels
         cls.__init__(self, *args, spec=spec, **kwargs)
 

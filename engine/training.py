@@ -177,6 +177,7 @@ class Epochs:
 
     epochs: int
     unit = "epoch"
+    save_every = 0  # checkpoints follow epochs, not steps
 
     def total_steps(self, loader: DataLoader) -> int:
         return self.epochs * len(loader)
@@ -237,6 +238,7 @@ class LoopState:
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     schedule: Epochs | Iterations
+    metrics: object
     iteration: int
     total: int
     epoch: int | None = None
@@ -273,33 +275,33 @@ class LearningRate(Hook):
 class Logging(Hook):
     """The progress bar's values, and periodic lines plus metrics.jsonl / TensorBoard (rank 0)."""
 
-    def __init__(self, metrics, pbar, device: torch.device):
-        self.metrics, self.pbar, self.device = metrics, pbar, device
+    def __init__(self, device: torch.device):
+        self.pbar, self.device = None, device
 
     def after_step(self, state: LoopState) -> None:
         self.pbar.set_postfix({k: f"{v:.4f}" for k, v in state.shown.items()})
-        line = self.metrics.iteration(state.iteration, state.total, state.shown,
+        line = state.metrics.iteration(state.iteration, state.total, state.shown,
                                       state.images * distributed.world_size(), state.epoch,
                                       peak_memory_mb(self.device))
         if line:
             self.pbar.write(line)
 
     def end(self, state: LoopState) -> None:
-        self.metrics.close()
+        state.metrics.close()
 
 
 class Validation(Hook):
     """``evaluate(epoch)`` after each epoch on rank 0; the scores it returns go to the metrics."""
 
-    def __init__(self, evaluate: Callable[[int], dict | None], metrics=None):
-        self.evaluate, self.metrics = evaluate, metrics
+    def __init__(self, evaluate: Callable[[int], dict | None]):
+        self.evaluate = evaluate
 
     def after_epoch(self, state: LoopState) -> None:
         if not distributed.is_main():
             return
         scores = self.evaluate(state.epoch - 1)
-        if scores and self.metrics is not None:
-            self.metrics.validation(state.iteration, state.epoch, scores)
+        if scores:
+            state.metrics.validation(state.iteration, state.epoch, scores)
 
 
 class Checkpointing(Hook):
@@ -317,7 +319,7 @@ class Checkpointing(Hook):
         self._save(state, state.epoch)
 
     def after_step(self, state: LoopState) -> None:
-        every = getattr(state.schedule, "save_every", 0)
+        every = state.schedule.save_every
         if every and state.iteration % every == 0 and state.iteration < state.total:
             self._save(state, state.iteration)
 
@@ -329,13 +331,9 @@ def train(model, optimizer, loader, schedule: Epochs | Iterations, weights_name:
     of several batches averages their gradients). ``hooks`` run before the built-in logging and checkpoints."""
     start, net = _begin_training(model, optimizer, weights_name, args, device, record)
     total, done = schedule.total_steps(loader), schedule.steps_done(start, loader)
-    metrics = run_metrics(args, desc)
-    logging = Logging(metrics, None, device)
+    logging = Logging(device)
     hooks = [*hooks, logging, Checkpointing(weights_name, args, record)]
-    for hook in hooks:
-        if isinstance(hook, Validation) and hook.metrics is None:
-            hook.metrics = metrics
-    state = LoopState(model, optimizer, schedule, done, total)
+    state = LoopState(model, optimizer, schedule, run_metrics(args, desc), done, total)
     for epoch, packs, ends_epoch in schedule.groups(loader, start):
         logging.pbar = logging.pbar or schedule.progress_bar(desc, loader, state.iteration)
         state.iteration, state.epoch = state.iteration + 1, epoch
