@@ -41,10 +41,12 @@ def record_digest(record: dict) -> str:
 
 
 def file_digest(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes (cached per path, size and modification time)."""
+    """sha256 of a file's bytes (cached per path, inode, size, modification and change time: the change time
+    moves on every write and on every touch that sets the modification time back, so a same-size file copied
+    with its old time is read again)."""
     path = Path(path)
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if key not in _DIGESTS:
         h = hashlib.sha256()
         with open(path, "rb") as f:

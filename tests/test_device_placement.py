@@ -34,6 +34,7 @@ def test_the_standin_rejects_what_cuda_rejects():
             torch.use_deterministic_algorithms(False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["--deterministic", "True", "--seg_loss", "ce"]], ids=["default", "deterministic"])
 def test_every_step_runs_on_a_standin_accelerator(toy, tmp_path, monkeypatch, extra):
     init = fake_imagenet_weights(tmp_path / "imagenet.pth")

@@ -56,6 +56,7 @@ def _outputs(out):
     return {p.relative_to(out): _arrays(p) for p in files}
 
 
+@pytest.mark.slow
 def test_two_listed_cpu_workers_write_what_one_process_writes(toy, trained, tmp_path):
     """--device cpu,cpu spawns one worker per device, as on a 2-GPU machine, and changes no output bit,
     with AMN's dropout left on at inference (each image draws from its own seed)."""
@@ -71,6 +72,7 @@ def test_two_listed_cpu_workers_write_what_one_process_writes(toy, trained, tmp_
             np.testing.assert_array_equal(two[rel][key], value, err_msg=f"{rel}:{key}")
 
 
+@pytest.mark.slow
 def test_bf16_inference_writes_float32_maps_close_to_fp32(toy, trained, tmp_path):
     fp32 = _outputs(_make(toy, trained, tmp_path / "fp32"))
     bf16 = _outputs(_make(toy, trained, tmp_path / "bf16", "--amp", "True"))

@@ -12,6 +12,7 @@ from helpers import pipeline_argv, tiny_settings
 from misc.fileio import load_cam
 
 
+@pytest.mark.slow
 def test_every_step_runs_and_writes_its_outputs(toy, tmp_path):
     passes = [f"--{flag}" for flag, _ in run_sample.STEPS]
     run_sample.main(pipeline_argv(toy, tmp_path, *[x for p in passes for x in (p, "True")]))
@@ -71,6 +72,7 @@ def _assert_coco_exports(res, n_images: int, n_eval: int) -> None:
     assert all("score" in a for a in labels.loadAnns(labels.getAnnIds()))
 
 
+@pytest.mark.slow
 def test_make_steps_skip_existing_outputs_and_overwrite_redoes_them(toy, tmp_path):
     argv = pipeline_argv(toy, tmp_path, "--train_cam_pass", "True", "--make_cam_pass", "True")
     run_sample.main(argv)
@@ -83,6 +85,7 @@ def test_make_steps_skip_existing_outputs_and_overwrite_redoes_them(toy, tmp_pat
     assert target.stat().st_mtime_ns != stamp
 
 
+@pytest.mark.slow
 def test_training_resumes_from_its_checkpoint(toy, tmp_path, capsys, monkeypatch):
     def killed(*args):
         raise KeyboardInterrupt
@@ -98,6 +101,7 @@ def test_training_resumes_from_its_checkpoint(toy, tmp_path, capsys, monkeypatch
     assert (sess / "res50_cam.pth").is_file() and not (sess / "res50_cam.pth.resume").exists()
 
 
+@pytest.mark.slow
 def test_segmentation_network_resumes_mid_run_to_the_same_weights_and_writes_a_test_submission(toy, tmp_path,
                                                                                                monkeypatch):
     done = tmp_path / "done"
@@ -156,6 +160,7 @@ def _assert_pipeline_outputs(tmp_path, names, n_classes):
     assert sd["label_enc.weight"].shape == (2048, n_classes)
 
 
+@pytest.mark.slow
 def test_coco_pipeline_end_to_end(tmp_path):
     from coco14 import prepare, toy
 
@@ -179,6 +184,7 @@ def test_coco_pipeline_end_to_end(tmp_path):
     assert not np.asarray(Image.open(tmp_path / "result" / "sem_seg" / f"{names[1]}.png")).any()
 
 
+@pytest.mark.slow
 def test_folder_pipeline_end_to_end_without_masks(toy, tmp_path, capsys):
     from voc12 import folder
     from voc12.dataloader import CAT_LIST, load_cls_labels
@@ -198,6 +204,7 @@ def test_folder_pipeline_end_to_end_without_masks(toy, tmp_path, capsys):
     assert (tmp_path / "result" / "report" / "overlays").is_dir()
 
 
+@pytest.mark.slow
 def test_a_work_dir_run_leaves_its_settings_log_and_metrics(toy, tmp_path):
     argv = pipeline_argv(toy, tmp_path, "--train_cam_pass", "True", "--make_cam_pass", "True", "--log_every", "1")
     for flag in ("--cam_weights_name", "--cam_out_dir", "--result_dir", "--log_name"):  # leave them to --work_dir

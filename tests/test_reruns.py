@@ -19,9 +19,21 @@ def _names(toy):
     return (toy.meta / "train.txt").read_text().split()
 
 
+@pytest.fixture(scope="module")
+def trained_cams(toy, tmp_path_factory):
+    """The CAM network and its maps, trained and made once for the module."""
+    base = tmp_path_factory.mktemp("reruns_template")
+    run_sample.main(pipeline_argv(toy, base, "--train_cam_pass", "True", "--make_cam_pass", "True"))
+    return base
+
+
 @pytest.fixture()
-def made_cams(toy, tmp_path):
-    run_sample.main(pipeline_argv(toy, tmp_path, "--train_cam_pass", "True", "--make_cam_pass", "True"))
+def made_cams(trained_cams, tmp_path):
+    """A test's own copy of the trained network and maps (tests change and retrain them)."""
+    import shutil
+
+    for sub in ("sess", "result"):
+        shutil.copytree(trained_cams / sub, tmp_path / sub, copy_function=shutil.copy2)
     return tmp_path / "result" / "cam"
 
 

@@ -32,6 +32,7 @@ def _fake_gpus(monkeypatch, count: int) -> None:
 
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
 def test_loader_workers_die_within_seconds_of_a_killed_step():
     script = (

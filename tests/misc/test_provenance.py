@@ -40,8 +40,17 @@ def test_explain_names_the_changed_setting(tmp_path):
 
 
 def test_file_digest_follows_content(tmp_path):
+    import hashlib
+    import os
+
     p = tmp_path / "w.pth"
-    p.write_bytes(b"one")
+    p.write_bytes(b"one!")
     first = provenance.file_digest(p)
+    assert first == hashlib.sha256(b"one!").hexdigest()[:16]
+    st = p.stat()
+    # Same size and the old modification time (as cp -p or rsync -t leave a swapped checkpoint of the same
+    # network): a cache keyed on (size, mtime) alone would return the old digest.
     p.write_bytes(b"two!")
-    assert provenance.file_digest(p) != first
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert p.stat().st_mtime_ns == st.st_mtime_ns and p.stat().st_size == st.st_size
+    assert provenance.file_digest(p) == hashlib.sha256(b"two!").hexdigest()[:16]

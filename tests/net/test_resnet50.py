@@ -70,7 +70,11 @@ def test_from_scratch_convolutions_are_he_initialised():
     torch.manual_seed(0)
     trunk = resnet50.resnet50()
     resnet50.load_backbone_weights(trunk, "none")
-    w = trunk.layer3[0].conv2.weight.detach()  # 256 -> 256, 3x3: fan-out 2304
-    assert abs(float(w.std()) - (2 / (256 * 9)) ** 0.5) < 0.002
-    default = resnet50.resnet50().layer3[0].conv2.weight.detach()  # PyTorch's default: std 1/sqrt(3 * fan-in)
-    assert abs(float(default.std()) - (1 / (3 * 256 * 9)) ** 0.5) < 0.001
+    # layer3[0].conv3: 1x1, 256 -> 1024, so fan-out (1024) and fan-in (256) differ 4x: He by fan-out has std
+    # sqrt(2 / 1024) = 0.044, He by fan-in 0.088, PyTorch's default 1 / sqrt(3 * 256) = 0.036.
+    w = trunk.layer3[0].conv3.weight.detach()
+    assert abs(float(w.std()) - (2 / 1024) ** 0.5) < 0.001
+    w = trunk.layer3[0].conv2.weight.detach()  # 3x3, 256 -> 256: fan-out 2304
+    assert abs(float(w.std()) - (2 / (256 * 9)) ** 0.5) < 0.001
+    default = resnet50.resnet50().layer3[0].conv3.weight.detach()
+    assert abs(float(default.std()) - (1 / (3 * 256)) ** 0.5) < 0.001

@@ -35,5 +35,11 @@ def test_balanced_loss_weighs_background_and_foreground_equally():
 def test_labels_resized_with_pil_nearest():
     labels = torch.from_numpy(np.arange(64, dtype=np.uint8).reshape(1, 8, 8))
     out = losses.resize_labels(labels, (2, 4))
-    assert out.shape == (1, 2, 4) and out.dtype == torch.long
-    assert set(out.reshape(-1).tolist()) <= set(range(64))
+    assert out.dtype == torch.long
+    # PIL's nearest samples the source pixel under each output pixel's centre: rows (0.5, 1.5) * 4 -> 2, 6 and
+    # columns (0.5 .. 3.5) * 2 -> 1, 3, 5, 7. torch's "nearest" takes the top-left ones (rows 0, 4; columns 0, 2,
+    # 4, 6), the misalignment the official comment warns of.
+    expected = [[[8 * r + c for c in (1, 3, 5, 7)] for r in (2, 6)]]
+    assert out.tolist() == expected
+    torch_nearest = torch.nn.functional.interpolate(labels[None].float(), (2, 4), mode="nearest")[0].long()
+    assert torch_nearest.tolist() != expected
