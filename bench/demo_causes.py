@@ -21,8 +21,8 @@ scores the final masks (mIoU on the toy train list) under variants that each rem
 from __future__ import annotations
 
 import argparse
-import json
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -34,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cli import demo  # noqa: E402
 from dataset.datasets import ClassificationDatasetMSF  # noqa: E402
-from voc12.dataloader import VOC12  # noqa: E402
 from dataset.spec import load_img_name_list  # noqa: E402
 from engine import irn_inference  # noqa: E402
 from misc import evaluation, imutils  # noqa: E402
@@ -42,6 +41,7 @@ from misc.fileio import cam_path, load_cam, load_png  # noqa: E402
 from postprocess import random_walk  # noqa: E402
 from postprocess.random_walk import Walk  # noqa: E402
 from voc12 import dataloader as vocdata  # noqa: E402
+from voc12.dataloader import VOC12  # noqa: E402
 
 # The demo's walk (its preset's --exp_times) and the official --sem_seg_power / --sem_seg_bg_thres.
 DEMO_WALK = Walk(beta=10, exp_times=demo.PRESET["exp_times"])
@@ -108,7 +108,8 @@ def main() -> None:
                                        cls_labels=root / "meta" / "cls_labels.npy")
     n = 21
     conf = {k: np.zeros((n, n), np.int64)
-            for k in ("official", "walk 2^8", "oracle edges", "no (1 - edge)", "no walk", "no walk, ^1.3", "no walk, stride 4",
+            for k in ("official", "walk 2^8", "oracle edges", "no (1 - edge)", "no walk", "no walk, ^1.3",
+                      "no walk, stride 4",
                       "learnt classes")}
     long_walk = dataclasses.replace(DEMO_WALK, exp_times=8)
     floods = 0

@@ -25,15 +25,18 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cli.config import step_settings  # noqa: E402
-from engine import losses  # noqa: E402
-from engine import precision  # noqa: E402
-from engine import seg_inference  # noqa: E402
+from engine import (
+    losses,  # noqa: E402
+    precision,  # noqa: E402
+    seg_inference,  # noqa: E402
+)
 from misc import imutils, indexing  # noqa: E402
 from net import deeplab_v2, resnet50_amn, resnet50_cam, resnet50_irn  # noqa: E402
-from postprocess import cam_maps  # noqa: E402
-from postprocess import random_walk  # noqa: E402
+from postprocess import (
+    cam_maps,  # noqa: E402
+    random_walk,  # noqa: E402
+)
 from step import make_amn_cam, make_cam, make_seg, train_irn, train_seg  # noqa: E402
-
 
 SCALES = (1.0, 0.5, 1.5, 2.0)
 SETTINGS = {"fp32": (False, False), "bf16": (True, False), "bf16_cl": (True, True)}
@@ -154,7 +157,7 @@ def bench_train_classifiers(b: Bench) -> None:
         opt.step()
 
     b.measure("train_cam", run_cam, b.a.iters, b.a.cam_batch, "img/s")
-    del cam_net, opt, xc
+    cam_net = opt = xc = None  # free the CAM batch before AMN's (run_cam is not called again)
     amn = b.net(resnet50_amn.Net()).train()
     opt = torch.optim.Adam(amn.parameters(), lr=1e-4)
     x, y = b.tensor(b.a.batch, 3, crop, crop), label_vector((3,)).to(b.device).expand(b.a.batch, 20)

@@ -113,7 +113,8 @@ def link_backbones(args, given: set[str] = frozenset()) -> None:
     weights; IRN's frozen backbone is AMN's, whose per-pixel training gives boundaries that CAM's features do
     not (masks 48.8 -> 54.7 on seed 0 of an earlier preset, the rest unchanged). Called once the weight paths
     are final (after --work_dir)."""
-    for flag, source in (("amn_backbone_weights", args.cam_weights_name), ("irn_backbone_weights", args.amn_weights_name),
+    for flag, source in (("amn_backbone_weights", args.cam_weights_name),
+                         ("irn_backbone_weights", args.amn_weights_name),
                          ("seg_init_weights", args.cam_weights_name)):
         if flag not in given:
             setattr(args, flag, source)

@@ -14,7 +14,8 @@ LISTS_HELP = {
                   "make_amn_cam, amn_cam_to_ir_label, train_irn]",
     "val_list": "validation images of the classifier [train_cam]",
     "infer_list": "images to make final and instance masks for, to evaluate AMN on after each epoch and to estimate "
-                  "IRN's mean displacement on [make_sem_seg, make_ins_seg, train_amn, train_irn]; voc12/train_aug.txt to train a "
+                  "IRN's mean displacement on [make_sem_seg, make_ins_seg, train_amn, train_irn]; "
+                  "voc12/train_aug.txt to train a "
                   "segmentation model, voc12/train.txt or voc12/val.txt to check the masks quickly",
 }
 
@@ -101,7 +102,8 @@ def _environment_flags(p: argparse.ArgumentParser) -> None:
                    help="generate the toy dataset under data/ and run every step with a CPU preset; flags you give "
                         "override the preset, dataset flags are refused")
     g.add_argument("--seed", default=0, type=int,
-                   help="seeds Python, NumPy and torch at the start of every step and in every process (so a step run on its "
+                   help="seeds Python, NumPy and torch at the start of every step and in every process "
+                        "(so a step run on its "
                         "own gives what it gives inside the pipeline); with it the batches and every sample's "
                         "augmentation depend on (seed, epoch, index) alone [train_*]")
     g.add_argument("--debug", action="store_true", help="show the full traceback of an error")

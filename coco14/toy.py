@@ -60,7 +60,8 @@ def _style(name: str, rank: int):
 
 def _paint(img, mask, style, size, rng, part_box) -> None:
     shade = rng.uniform(0.85, 1.15)
-    img[mask] = np.clip(np.asarray(style.body_rgb, np.float32) * shade, 0, 255) + rng.normal(0, 10, (int(mask.sum()), 3))
+    body = np.clip(np.asarray(style.body_rgb, np.float32) * shade, 0, 255)
+    img[mask] = body + rng.normal(0, 10, (int(mask.sum()), 3))
     part = voc_toy._shape_mask("rect", *part_box, size) & mask
     img[part] = voc_toy._pattern(style.part_pattern, style.part_rgb, size, max(2, size // 48))[part]
 
@@ -77,7 +78,8 @@ def make_scene(classes: tuple[str, ...], size: int, rng: np.random.Generator, cr
         h, w = rng.uniform(0.3, 0.55) * size, rng.uniform(0.3, 0.55) * size
         cy, cx = rng.uniform(h / 2, size - h / 2), rng.uniform(w / 2, size - w / 2)
         poly = polygon(style.shape, cy, cx, h, w)
-        part_box = (cy + rng.uniform(-0.25, 0.25) * h, cx + rng.uniform(-0.25, 0.25) * w, h * voc_toy.PART_SIZE, w * voc_toy.PART_SIZE)
+        part_box = (cy + rng.uniform(-0.25, 0.25) * h, cx + rng.uniform(-0.25, 0.25) * w,
+                    h * voc_toy.PART_SIZE, w * voc_toy.PART_SIZE)
         _paint(img, polygon_mask(poly, size), style, size, rng, part_box)
         anns.append((cat_id[name], [poly], 0))
     if crowd:

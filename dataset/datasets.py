@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from dataset.spec import DatasetSpec, IGNORE, labels_for, load_cls_labels, load_img_name_list, read_image
+from dataset.spec import IGNORE, DatasetSpec, labels_for, load_cls_labels, load_img_name_list, read_image
 from dataset.transforms import GetAffinityLabelFromIndices, TorchvisionNormalize, pad_and_crop, rescale_pair
 from misc import imutils
 from misc.errors import PipelineError

@@ -14,8 +14,14 @@ from misc.errors import PipelineError
 from misc.fileio import cam_path
 from misc.settings import declared
 from postprocess import instance_scoring
-from postprocess.coco_instances import (categories_of, ground_truth_annotations, ground_truth_file, load_instances,
-                                        prediction_annotations, voc_ground_truth)
+from postprocess.coco_instances import (
+    categories_of,
+    ground_truth_annotations,
+    ground_truth_file,
+    load_instances,
+    prediction_annotations,
+    voc_ground_truth,
+)
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
 SETTINGS = declared(checks.SETTINGS, (
@@ -51,7 +57,8 @@ def coco_ap(spec, root: Path, names: list[str], preds: list, gts: list) -> dict:
     if gts[0] is None:
         gt = ground_truth_file(spec, root, names)
     else:
-        images = [coco_format.image_entry(n, spec.image_file_name(root, n), *g[0].shape[1:]) for n, g in zip(names, gts)]
+        images = [coco_format.image_entry(n, spec.image_file_name(root, n), *g[0].shape[1:])
+                  for n, g in zip(names, gts)]
         annotations = [a for i, g in zip(ids, gts) for a in ground_truth_annotations(spec, *g, i)]
         gt = coco_format.instances_file(images, annotations, categories_of(spec))
     detections = [a for i, p in zip(ids, preds) for a in prediction_annotations(spec, p, i)]

@@ -14,8 +14,18 @@ from misc import evaluation
 from misc.fileio import atomic_open
 from misc.settings import declared
 from report import html, summary
-from report.summary import (STAGES, flooding_classes, instance_markdown, load_records, plot_threshold_curve,
-                            regressions, seed_quality, summary_markdown, write_instance_overlays, write_overlays)
+from report.summary import (
+    STAGES,
+    flooding_classes,
+    instance_markdown,
+    load_records,
+    plot_threshold_curve,
+    regressions,
+    seed_quality,
+    summary_markdown,
+    write_instance_overlays,
+    write_overlays,
+)
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
 SETTINGS = declared(summary.SETTINGS, html.SETTINGS, checks.SETTINGS, (

@@ -29,7 +29,8 @@ def state_dict_keys():
 @pytest.fixture(scope="session")
 def toy(tmp_path_factory):
     """A 16+4 image toy VOC at 64 px with its lists and class labels."""
-    from voc12 import prepare, toy as toy_mod
+    from voc12 import prepare
+    from voc12 import toy as toy_mod
 
     root = tmp_path_factory.mktemp("toy") / "VOC2012"
     toy_mod.generate(root, seed=1, num_train=16, num_val=4, size=64)

@@ -1,6 +1,7 @@
-from engine import checkpoints
-
 """Helpers the tests import (pytest.ini puts tests/ on the path)."""
+import contextlib
+
+from engine import checkpoints
 
 
 def pipeline_argv(toy, tmp_path, *extra):
@@ -19,7 +20,8 @@ def tiny_settings(tmp_path) -> list[str]:
             "--backbone_weights", "none", "--cam_scales", "1.0", "0.5",
             "--cam_crop_size", "64", "--cam_resize_long", "56", "72", "--cam_batch_size", "8", "--cam_num_epoches", "1",
             "--amn_crop_size", "64", "--amn_batch_size", "8", "--amn_num_epoches", "1",
-            "--amn_backbone_weights", str(sess / "res50_cam.pth"), "--irn_backbone_weights", str(sess / "res50_cam.pth"),
+            "--amn_backbone_weights", str(sess / "res50_cam.pth"),
+            "--irn_backbone_weights", str(sess / "res50_cam.pth"),
             "--irn_crop_size", "96", "--irn_batch_size", "8", "--irn_num_epoches", "1", "--exp_times", "4",
             "--cam_weights_name", str(sess / "res50_cam.pth"), "--amn_weights_name", str(sess / "res50_amn.pth"),
             "--irn_weights_name", str(sess / "res50_irn.pth"), "--result_dir", str(out),
@@ -68,8 +70,28 @@ def run_ddp(argv: list[str], world: int = 2, stop_after_epoch: int | None = None
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    tmp.spawn(_ddp_child, args=(world, port, argv, stop_after_epoch, torch.get_num_threads()), nprocs=world,
-              join=True)
+    with passive_openmp():
+        tmp.spawn(_ddp_child, args=(world, port, argv, stop_after_epoch, torch.get_num_threads()), nprocs=world,
+                  join=True)
+
+
+@contextlib.contextmanager
+def passive_openmp():
+    """Processes spawned meanwhile let their idle OpenMP threads sleep: several processes, each with the
+    parent's thread count (for bit-equal reductions), share the cores, and spinning threads then wait on each
+    other for seconds at every parallel region (a DDP test took 24-36 s spinning, 17 s sleeping). The parent's
+    threads were started already and keep spinning, which is faster in one process."""
+    import os
+
+    old = os.environ.get("OMP_WAIT_POLICY")
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["OMP_WAIT_POLICY"]
+        else:
+            os.environ["OMP_WAIT_POLICY"] = old
 
 
 def fake_imagenet_weights(path) -> str:

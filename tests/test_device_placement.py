@@ -35,14 +35,22 @@ def test_the_standin_rejects_what_cuda_rejects():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [[], ["--deterministic", "True", "--seg_loss", "ce"]], ids=["default", "deterministic"])
+@pytest.mark.parametrize("extra", [[], ["--deterministic", "True", "--seg_loss", "ce"]],
+                         ids=["default", "deterministic"])
 def test_every_step_runs_on_a_standin_accelerator(toy, tmp_path, monkeypatch, extra):
     init = fake_imagenet_weights(tmp_path / "imagenet.pth")
     monkeypatch.setattr(devices, "parse_devices", lambda name: [sd.STANDIN])
     monkeypatch.setattr(checkpoints, "save_torch", lambda path, obj: save_torch(path, sd.to_host(obj)))
     passes = [x for flag, _ in run_sample.STEPS for x in (f"--{flag}", "True")]
+    eight = tmp_path / "eight.txt"  # one batch of 8: placement does not depend on how many images
+    eight.write_text("\n".join((toy.meta / "train.txt").read_text().split()[:8]))
+    lists = [x for flag in ("train_list", "infer_list", "seg_train_list") for x in (f"--{flag}", str(eight))]
+    split = toy.root / "ImageSets/Segmentation/placement8.txt"  # the eval steps score the same eight
+    split.write_text(eight.read_text())
+    lists += ["--chainer_eval_set", "placement8"]
     argv = pipeline_argv(toy, tmp_path, "--backbone_weights", init, "--amn_backbone_weights", init,
-                         "--irn_backbone_weights", init, "--seg_init_weights", init, "--debug", *passes, *extra)
+                         "--irn_backbone_weights", init, "--seg_init_weights", init, "--debug", *passes, *extra,
+                         *lists)
     before = sd.COUNTS["device_ops"]
     try:
         with sd.standin_accelerator():

@@ -1,14 +1,15 @@
-"""The method still works: one small run from scratch (tests/quality.py, about 100 s on 2 cores) must learn.
+"""The method still works: one small run from scratch (tests/quality.py, about 90 s on 2 cores) must learn.
 
-Floors, from `python tests/quality.py --seeds 0 1 2` on 2 cores (2026-12-07, this code), mIoU / AP:
+Floors, from `python tests/quality.py --seeds 0 1 2` on 2 cores (2026-12-07, this code; 80 training images of 96 px,
+about 90 s a seed), mIoU / AP in %:
 
-| stage                        | seed 0 | seed 1 | seed 2 | min  | floor                 |
-|------------------------------|--------|--------|--------|------|-----------------------|
-| CAM                          | 66.5   | 60.8   | 67.5   | 60.8 | 55                    |
-| AMN                          | 84.1   | 70.6   | 79.3   | 70.6 | CAM + 5 (min +9.8)    |
-| final masks (random walk)    | 67.5   | 68.5   | 63.6   | 63.6 | 55                    |
-| instances, VOC mAP@0.5       | 19.0   | 36.4   | 24.6   | 19.0 | 12                    |
-| lowest class IoU, CAM / AMN / masks | 57 / 80 / 61 | 48 / 37 / 35 | 57 / 50 / 41 | 35 | above chance (below) |
+| stage                               | seed 0  | seed 1  | seed 2  | min     | floor                |
+|-------------------------------------|---------|---------|---------|---------|----------------------|
+| CAM                                 | 63.5    | 58.4    | 66.3    | 58.4    | 50                   |
+| AMN                                 | 79.8    | 70.5    | 82.8    | 70.5    | CAM + 6 (min +12.1)  |
+| final masks (random walk)           | 64.0    | 67.6    | 66.9    | 64.0    | 55                   |
+| instances, VOC mAP@0.5              | 15.1    | 31.8    | 17.4    | 15.1    | 10                   |
+| lowest class IoU, CAM / AMN / masks | 52/66/53| 40/34/33| 55/76/60| 33      | above chance (below) |
 
 "Chance" for a class is the IoU of calling every pixel of the images labelled with it that class: what the
 image-level label alone gives without localising anything (15-22 % on this toy).
@@ -52,12 +53,12 @@ def chance_iou(voc, names) -> dict[str, float]:
 
 
 def test_cam_learns(quality_run):
-    assert quality_run["figures"]["cam"]["miou"] > 0.55
+    assert quality_run["figures"]["cam"]["miou"] > 0.50
 
 
 def test_amn_beats_cam_by_a_margin(quality_run):
     fig = quality_run["figures"]
-    assert fig["amn_cam"]["miou"] > fig["cam"]["miou"] + 0.05
+    assert fig["amn_cam"]["miou"] > fig["cam"]["miou"] + 0.06
 
 
 def test_final_masks_learn(quality_run):
@@ -65,7 +66,7 @@ def test_final_masks_learn(quality_run):
 
 
 def test_instance_masks_find_objects(quality_run):
-    assert quality_run["figures"]["ins_seg"]["map"] > 0.12
+    assert quality_run["figures"]["ins_seg"]["map"] > 0.10
 
 
 @pytest.mark.parametrize("stage", ["cam", "amn_cam", "sem_seg"])
@@ -83,4 +84,4 @@ def test_the_run_records_each_stage(quality_run):
     work = quality_run["work"]
     for stage in ("cam", "amn_cam", "sem_seg"):
         rec = json.loads((work / f"{stage}.json").read_text())
-        assert rec["n_images"] == 96 and len(rec["sweep"]["miou"]) == 61
+        assert rec["n_images"] == 80 and len(rec["sweep"]["miou"]) == 61

@@ -7,8 +7,17 @@ IRN's names and VOC's defaults (``voc12_root``, ``voc12/cls_labels.npy``). The h
 from __future__ import annotations
 
 from dataset import datasets as _datasets
-from dataset.spec import (CLS_LABEL_DTYPE, IGNORE, DatasetSpec, labels_for, load_cls_labels,  # noqa: F401
-                          load_img_name_list, read_image, save_cls_labels, voc_palette)
+from dataset.spec import (  # noqa: F401
+    CLS_LABEL_DTYPE,
+    IGNORE,
+    DatasetSpec,
+    labels_for,
+    load_cls_labels,
+    load_img_name_list,
+    read_image,
+    save_cls_labels,
+    voc_palette,
+)
 from dataset.transforms import GetAffinityLabelFromIndices, TorchvisionNormalize  # noqa: F401
 
 CAT_LIST = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',

@@ -227,7 +227,8 @@ def generate(out: str | Path, seed: int = 0, num_train: int = 240, num_val: int 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", required=True, help="folder to create (JPEGImages/, SegmentationClass/, SegmentationObject/, ...)")
+    p.add_argument("--out", required=True,
+                   help="folder to create (JPEGImages/, SegmentationClass/, SegmentationObject/, ...)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num_train", type=int, default=240)
     p.add_argument("--num_val", type=int, default=40)

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-_SPEC = importlib.util.spec_from_file_location("demo_causes", Path(__file__).resolve().parents[2] / "bench" / "demo_causes.py")
+_SPEC = importlib.util.spec_from_file_location("demo_causes",
+                                               Path(__file__).resolve().parents[2] / "bench" / "demo_causes.py")
 demo_causes = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(demo_causes)
 

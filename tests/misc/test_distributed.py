@@ -11,7 +11,8 @@ def test_the_process_group_waits_as_long_as_asked(monkeypatch):
     seen = {}
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
-    monkeypatch.setattr(distributed.dist, "init_process_group", lambda backend, **kw: seen.update(backend=backend, **kw))
+    monkeypatch.setattr(distributed.dist, "init_process_group",
+                        lambda backend, **kw: seen.update(backend=backend, **kw))
     assert distributed.init_distributed(torch.device("cpu"), timeout_min=90) == torch.device("cpu")
     assert seen == {"backend": "gloo", "timeout": datetime.timedelta(minutes=90)}
     distributed.init_distributed(torch.device("cpu"))

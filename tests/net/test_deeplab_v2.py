@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tests.data.detweights import make_state
 
 from net import deeplab_v2
+from tests.data.detweights import make_state
 
 KEY = "deeplabv2_resnet101_msc"
 
@@ -111,7 +111,8 @@ def test_torchvision_resnet101_maps_onto_the_backbone(tmp_path):
     kind, _ = deeplab_v2.load_init_weights(model, path)
     assert kind == "torchvision"
     base = model.base.state_dict()
-    for ours, theirs in (("layer1.conv1.conv.weight", "conv1.weight"), ("layer1.conv1.bn.running_var", "bn1.running_var"),
+    for ours, theirs in (("layer1.conv1.conv.weight", "conv1.weight"),
+                         ("layer1.conv1.bn.running_var", "bn1.running_var"),
                          ("layer2.block1.reduce.conv.weight", "layer1.0.conv1.weight"),
                          ("layer4.block23.conv3x3.conv.weight", "layer3.22.conv2.weight"),
                          ("layer5.block3.increase.bn.bias", "layer4.2.bn3.bias"),

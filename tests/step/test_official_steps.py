@@ -44,7 +44,8 @@ def made(golden, tmp_path_factory):
     Image.fromarray(golden["make/seed_label"]).save(tmp / "ir_label" / f"{name}.png")
     torch.save(det_state("res50_cam"), tmp / "res50_cam.pth")
     torch.save(det_state("res50_amn"), tmp / "res50_amn.pth")
-    base = ["--voc12_root", str(root), "--train_list", str(tmp / "list.txt"), "--cls_labels", str(tmp / "cls_labels.npy"),
+    base = ["--voc12_root", str(root), "--train_list", str(tmp / "list.txt"),
+            "--cls_labels", str(tmp / "cls_labels.npy"),
             "--chainer_eval_set", "train", "--device", "cpu", "--num_workers", "0",
             "--cam_weights_name", str(tmp / "res50_cam.pth"), "--amn_weights_name", str(tmp / "res50_amn.pth"),
             "--cam_out_dir", str(tmp / "cam"), "--amn_cam_out_dir", str(tmp / "amn_cam"),

@@ -4,7 +4,8 @@ from PIL import Image
 from scipy.io import savemat
 
 from dataset.spec import load_cls_labels
-from voc12 import dataloader as vocdata, prepare
+from voc12 import dataloader as vocdata
+from voc12 import prepare
 
 
 def _voc_tree(root, train, val, extra):
