@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SKIP = {".git", "data", "result", "sess", "work", "__pycache__", ".pytest_cache", "gpu_check"}
+TOP_SKIP = {"data", "result", "sess", "work", "gpu_check"}  # the repository's own folders of that name only
+SKIP = {".git", "__pycache__", ".pytest_cache"}
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,8 @@ MUTANTS = [
 
 def scratch_copy(dest: Path) -> None:
     def ignore(folder, names):
-        return {n for n in names if n in SKIP or (Path(folder) == REPO and n.startswith("."))
-                and n not in (".ci",)}
+        top = Path(folder) == REPO
+        return {n for n in names if n in SKIP or (top and (n in TOP_SKIP or (n.startswith(".") and n != ".ci")))}
 
     shutil.copytree(REPO, dest, ignore=ignore, symlinks=True)
 
