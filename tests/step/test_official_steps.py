@@ -89,7 +89,8 @@ def test_eval_cam_scores_as_the_official_step_at_each_threshold(golden, made):
 
 
 class FixedSamples(torch.utils.data.Dataset):
-    """The golden's samples in place of a step's dataset (augmentations draw differently; see the script)."""
+    """The golden's samples in place of a step's dataset (augmentations draw differently; see the script, which
+    has its own copy: it imports nothing of this project, whose packages share the official names)."""
 
     def __init__(self, samples):
         self.samples = samples
@@ -114,10 +115,17 @@ def assert_update_matches(golden, prefix: str, final: dict, init: dict) -> None:
     np.testing.assert_allclose(heads, golden[f"{prefix}/delta_head"], rtol=1e-3, atol=1e-6)
 
 
-def _train(monkeypatch, toy, tmp_path, step_module, dataset_names, net, extra):
-    """Run one training step through the driver with the golden's network and samples."""
-    init = {k: v.clone() for k, v in net.state_dict().items()}
-    monkeypatch.setattr(checkpoints, "build_network", lambda *a, **k: net)
+def _train(monkeypatch, toy, tmp_path, step_module, dataset_names, build, extra):
+    """Run one training step through the driver with the golden's network (``build(**kwargs)``, called with the
+    step's network arguments) and samples; returns the network's weights before the step."""
+    init = {}
+
+    def build_network(module, cls, **kwargs):
+        net = build(**kwargs)
+        init.update({k: v.clone() for k, v in net.state_dict().items()})
+        return net
+
+    monkeypatch.setattr(checkpoints, "build_network", build_network)
     monkeypatch.setattr(checkpoints, "init_backbone", lambda model, spec: None)
     for attr, samples in dataset_names.items():
         monkeypatch.setattr(step_module, attr, lambda *a, _s=samples, **k: FixedSamples(_s))
@@ -128,14 +136,22 @@ def _train(monkeypatch, toy, tmp_path, step_module, dataset_names, net, extra):
     return init
 
 
+def _seed_folder(toy, folder):
+    """Seed PNGs for the toy's names: the step checks they exist; the fixed samples replace them."""
+    folder.mkdir()
+    for n in (toy.meta / "train.txt").read_text().split():
+        Image.fromarray(np.zeros((64, 64), np.uint8)).save(folder / f"{n}.png")
+    return folder
+
+
 def test_one_train_cam_step_equals_the_official_step(golden, toy, tmp_path, monkeypatch):
     from step import train_cam
 
     imgs, labels = torch.from_numpy(golden["train_cam/img"]), torch.from_numpy(golden["train_cam/label"])
     samples = [{"name": f"s{i}", "img": imgs[i], "label": labels[i]} for i in range(2)]
-    net = load_det(resnet50_cam.Net(n_classes=20), "res50_cam")
     weights = tmp_path / "res50_cam.pth"
-    init = _train(monkeypatch, toy, tmp_path, train_cam, {"ClassificationDataset": samples}, net,
+    init = _train(monkeypatch, toy, tmp_path, train_cam, {"ClassificationDataset": samples},
+                  lambda **k: load_det(resnet50_cam.Net(n_classes=20), "res50_cam"),
                   ["--train_cam_pass", "True", "--cam_batch_size", "2", "--cam_num_epoches", "1",
                    "--cam_weights_name", str(weights)])
     assert_update_matches(golden, "train_cam", torch.load(weights, weights_only=True), init)
@@ -144,18 +160,18 @@ def test_one_train_cam_step_equals_the_official_step(golden, toy, tmp_path, monk
 def test_one_train_amn_step_equals_the_official_step(golden, toy, tmp_path, monkeypatch):
     from step import train_amn
 
-    names = (toy.meta / "train.txt").read_text().split()
-    seeds = tmp_path / "ir_label"
-    seeds.mkdir()
-    for n in names:  # the step checks its seeds exist; the fixed sample replaces them
-        Image.fromarray(np.zeros((64, 64), np.uint8)).save(seeds / f"{n}.png")
+    seeds = _seed_folder(toy, tmp_path / "ir_label")
     sample = {"name": "s0", "img": torch.from_numpy(golden["train_amn/img"]),
               "label": torch.from_numpy(golden["train_amn/seed_label"]),
               "label_cls": torch.from_numpy(golden["train_amn/label_cls"])}
-    net = load_det(resnet50_amn.Net(n_classes=20), "res50_amn")
-    net.classifier[0].register_forward_pre_hook(lambda m, i: torch.manual_seed(DROPOUT_SEED) and None)
+
+    def build(**kwargs):
+        net = load_det(resnet50_amn.Net(n_classes=20), "res50_amn")
+        net.classifier[0].register_forward_pre_hook(lambda m, i: torch.manual_seed(DROPOUT_SEED) and None)
+        return net
+
     weights = tmp_path / "res50_amn.pth"
-    init = _train(monkeypatch, toy, tmp_path, train_amn, {"SeedDataset": [sample]}, net,
+    init = _train(monkeypatch, toy, tmp_path, train_amn, {"SeedDataset": [sample]}, build,
                   ["--train_amn_pass", "True", "--amn_batch_size", "1", "--amn_num_epoches", "1",
                    "--amn_eval_every_epoch", "False", "--ir_label_out_dir", str(seeds),
                    "--amn_backbone_weights", "none", "--amn_weights_name", str(weights)])
@@ -165,41 +181,18 @@ def test_one_train_amn_step_equals_the_official_step(golden, toy, tmp_path, monk
 def test_one_train_irn_step_and_mean_shift_equal_the_official_ones(golden, toy, tmp_path, monkeypatch):
     from step import train_irn
 
-    names = (toy.meta / "train.txt").read_text().split()
-    seeds = tmp_path / "amn_ir_label"
-    seeds.mkdir()
-    for n in names:
-        Image.fromarray(np.zeros((64, 64), np.uint8)).save(seeds / f"{n}.png")
+    seeds = _seed_folder(toy, tmp_path / "amn_ir_label")
     imgs = torch.from_numpy(golden["train_irn/img"])
     train = [{"name": f"s{i}", "img": imgs[i],
               **{f"aff_{k}_label": torch.from_numpy(golden[f"train_irn/aff_{g}/{i}"])
                  for k, g in (("bg_pos", "bg"), ("fg_pos", "fg"), ("neg", "neg"))}} for i in range(2)]
     infer = [{"name": f"s{i}", "img": imgs[i]} for i in range(2)]
-    path_index_holder = {}
-    real_build = resnet50_irn.AffinityDisplacementLoss
-
-    def build(*a, path_index, **k):
-        path_index_holder["net"] = load_det(real_build(path_index), "res50_irn")
-        return path_index_holder["net"]
-
     weights = tmp_path / "res50_irn.pth"
-    monkeypatch.setattr(train_irn, "AffinityDataset", lambda *a, **k: FixedSamples(train))
-    monkeypatch.setattr(train_irn, "ImageDataset", lambda *a, **k: FixedSamples(infer))
-    monkeypatch.setattr(checkpoints, "init_backbone", lambda model, spec: None)
-    inits = {}
-
-    def build_network(module, cls, **k):
-        net = build(**k)
-        inits.update({n: v.clone() for n, v in net.state_dict().items()})
-        return net
-
-    monkeypatch.setattr(checkpoints, "build_network", build_network)
-    run_sample.main(["--voc12_root", str(toy.root), "--train_list", str(toy.meta / "train.txt"),
-                     "--infer_list", str(toy.meta / "train.txt"), "--cls_labels", str(toy.meta / "cls_labels.npy"),
-                     "--device", "cpu", "--num_workers", "0", "--log_name", str(tmp_path / "log"),
-                     "--train_irn_pass", "True", "--irn_crop_size", "96", "--irn_batch_size", "2",
-                     "--irn_num_epoches", "1", "--amn_ir_label_out_dir", str(seeds), "--irn_backbone_weights", "none",
-                     "--irn_weights_name", str(weights)])
+    inits = _train(monkeypatch, toy, tmp_path, train_irn, {"AffinityDataset": train, "ImageDataset": infer},
+                   lambda path_index: load_det(resnet50_irn.AffinityDisplacementLoss(path_index), "res50_irn"),
+                   ["--train_irn_pass", "True", "--irn_crop_size", "96", "--irn_batch_size", "2",
+                    "--irn_num_epoches", "1", "--amn_ir_label_out_dir", str(seeds), "--irn_backbone_weights", "none",
+                    "--irn_weights_name", str(weights)])
     final = torch.load(weights, weights_only=True)
     assert_update_matches(golden, "train_irn", final, inits)
     np.testing.assert_allclose(final["mean_shift.running_mean"].numpy(), golden["train_irn/mean_shift"], atol=1e-5)
