@@ -26,7 +26,7 @@ import time
 from cli import config as _config
 from cli import demo
 from cli.flags import build_parser as _build_parser
-from misc.errors import PipelineError
+from misc.errors import PipelineError, close_progress_bars
 from misc.settings import StepSettings
 from step import STEPS
 
@@ -132,6 +132,7 @@ def main(argv=None) -> None:
     except Exception as err:  # one line for the user; --debug shows where
         if args.debug:
             raise
+        close_progress_bars()
         print(f"error: {err}" if isinstance(err, (PipelineError, FileNotFoundError)) else
               f"error: {type(err).__name__}: {err} (rerun with --debug for the traceback)", file=sys.stderr)
         raise SystemExit(1) from None

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from dataset.spec import IGNORE, DatasetSpec, labels_for, load_cls_labels, load_img_name_list, read_image
+from dataset.spec import IGNORE, DatasetSpec, labels_for, load_cls_labels, load_img_name_list
 from dataset.transforms import GetAffinityLabelFromIndices, TorchvisionNormalize, pad_and_crop, rescale_pair
 from misc import imutils
 from misc.errors import PipelineError
@@ -42,7 +42,7 @@ class ImageDataset(Dataset):
         return len(self.img_name_list)
 
     def load_image(self, name: str) -> np.ndarray:
-        return read_image(self.spec.image_path(self.root, name))
+        return self.spec.load_image(self.root, name)
 
     def __getitem__(self, idx: int) -> dict:
         name = self.img_name_list[idx]
@@ -124,7 +124,7 @@ class SeedDataset(Dataset):
         return len(self.img_name_list)
 
     def load_pair(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        img = read_image(self.spec.image_path(self.root, name))
+        img = self.spec.load_image(self.root, name)
         label_path = self.label_dir / f"{name}.png"
         label = load_png(label_path)
         if label.shape != img.shape[:2]:
@@ -187,7 +187,7 @@ class PseudoMaskDataset(Dataset):
 
     def __getitem__(self, idx: int) -> dict:
         name = self.names[idx]
-        img = torch.from_numpy(normalize_input(read_image(self.spec.image_path(self.root, name)), self.norm))
+        img = torch.from_numpy(normalize_input(self.spec.load_image(self.root, name), self.norm))
         label = load_png(self.label_dir / f"{name}.png")
         img, label = rescale_pair(img, label, random.choice(self.scales))
         img, label = pad_and_crop(img, label, self.crop_size)
@@ -207,7 +207,7 @@ class SegmentationImages(Dataset):
 
     def __getitem__(self, idx: int) -> dict:
         name = self.names[idx]
-        rgb = read_image(self.spec.image_path(self.root, name))
+        rgb = self.spec.load_image(self.root, name)
         return {"name": name, "img": torch.from_numpy(normalize_input(rgb, self.norm)), "size": rgb.shape[:2]}
 
 

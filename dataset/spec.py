@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from misc.errors import PipelineError
 
@@ -51,6 +51,8 @@ class DatasetSpec:
     prepare_command: str = "python -m voc12.prepare --voc12_root DIR"
     gt_root: str | None = None
     instance_dir: str | None = "SegmentationObject"
+    # Turn images by their EXIF orientation when reading them (own folders; see read_image).
+    exif_transpose: bool = False
 
     @property
     def n_classes(self) -> int:
@@ -73,9 +75,33 @@ class DatasetSpec:
     def image_path(self, root: str | os.PathLike, name: str) -> Path:
         return Path(root) / self.image_dir / f"{name}{self.image_ext}"
 
+    def image_source(self, root: str | os.PathLike, name: str) -> ImageSource:
+        """The image of ``name`` as pool workers read it."""
+        return ImageSource(str(self.image_path(root, name)), self.exif_transpose)
+
+    def load_image(self, root: str | os.PathLike, name: str) -> np.ndarray:
+        """The RGB pixels of ``name``, turned by the EXIF orientation where the dataset says so."""
+        return read_image(self.image_path(root, name), self.exif_transpose)
+
     def gt_path(self, root: str | os.PathLike, name: str) -> Path:
         base = Path(self.gt_root) if self.gt_root else Path(root) / self.gt_dir
         return base / f"{name}{self.gt_ext}"
+
+    def load_gt(self, root: str | os.PathLike, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """The ground-truth mask of ``name`` after checking it: single-channel, of ``shape`` (the prediction's,
+        which is the image's) and holding only 0..C and 255. A bad mask is an error naming the file, not a
+        wrong score or an IndexError deep in the confusion matrix."""
+        from misc.fileio import load_png
+
+        path = self.gt_path(root, name)
+        try:
+            gt = load_png(path)
+        except (FileNotFoundError, ValueError) as err:
+            raise PipelineError(str(err)) from err
+        problem = mask_problem(gt, self.n_classes, shape)
+        if problem:
+            raise PipelineError(f"ground truth {path}: {problem}")
+        return gt
 
     def gt_location(self, root: str | os.PathLike) -> str:
         """Where the ground truth is looked for, for messages and records."""
@@ -112,23 +138,66 @@ class DatasetSpec:
         return root
 
 
+# File extensions of the images and masks a list line may name (the deeplab ``train_aug`` path form).
+LIST_PATH_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def mask_problem(mask: np.ndarray, n_classes: int, shape: tuple[int, ...] | None = None) -> str | None:
+    """What is wrong with a ground-truth mask for a dataset of ``n_classes`` classes, or None.
+
+    A mask is a single-channel map of class indices: 0 background, 1..C the classes, 255 ignored; ``shape``
+    (height, width) is the image's as displayed.
+    """
+    if mask.ndim != 2:
+        return (f"has {mask.shape[-1]} channels; a mask is a single-channel (grayscale or palette) PNG of class "
+                "indices, not a colour picture")
+    if shape is not None and tuple(mask.shape) != tuple(shape[:2]):
+        return (f"is {mask.shape[1]}x{mask.shape[0]} pixels but its image is {shape[1]}x{shape[0]}; draw the mask on "
+                "the image as displayed (phone photos are turned by their EXIF orientation)")
+    values = mask.astype(np.int64, copy=False)
+    bad = values[(values > n_classes) & (values != IGNORE)]
+    if bad.size:
+        return (f"holds the value {int(bad.min())} ({bad.size} pixels), but the dataset has {n_classes} classes: "
+                f"values must be 0 (background), 1..{n_classes} or {IGNORE} (ignored)")
+    return None
+
+
+def list_line_id(line: str) -> str:
+    """The image ID of one list line ('' for a blank line).
+
+    The rule: a line whose whitespace-separated fields (one or two) all end in an image extension and whose
+    first field holds a ``/`` is a path line, deeplab's ``train_aug`` form
+    ``/JPEGImages/2007_000032.jpg /SegmentationClassAug/2007_000032.png``; its ID is the first field's file name
+    without the extension. Every other line is one ID, whole: spaces inside are part of it (``café photo``,
+    ``cats/001``); only the line end (LF or CRLF) and whitespace at either end are dropped.
+    ``python -m dataset.folder`` refuses an ID that this rule would not read back as itself.
+    """
+    line = line.strip()
+    fields = line.split()
+    if 1 <= len(fields) <= 2 and "/" in fields[0] and all(f.lower().endswith(LIST_PATH_EXTS) for f in fields):
+        return PurePosixPath(fields[0]).stem
+    return line
+
+
 def load_img_name_list(dataset_path: str | os.PathLike | Sequence[str]) -> list[str]:
-    """Image IDs as strings, from a list file (one ID, or an image path, per line) or a sequence."""
+    """Image IDs as strings, from a list file (one ID per line; see :func:`list_line_id`) or a sequence."""
     if not isinstance(dataset_path, (str, os.PathLike)):
         return [str(n) for n in dataset_path]
     path = Path(dataset_path)
     if not path.is_file():
         raise PipelineError(f"image list {path} does not exist; create it with the dataset's prepare command "
                             "(python -m voc12.prepare, coco14.prepare or dataset.folder) or pass the right --*_list")
-    names = []
-    for line in path.read_text().splitlines():
-        token = line.split()[0] if line.split() else ""
-        if token:
-            names.append(Path(token).stem if "/" in token else token)
-    return names
+    text = path.read_text(encoding="utf-8-sig")
+    return [name for name in map(list_line_id, text.splitlines()) if name]
 
 
-CLS_LABEL_DTYPE = lambda n: np.dtype([("name", "U64"), ("label", np.float32, (n,))])  # noqa: E731
+def cls_label_dtype(n: int, name_length: int = 64) -> np.dtype:
+    """The structured dtype of a class-label file: ``name`` (unicode, wide enough for the longest ID) and
+    ``label`` (n floats)."""
+    return np.dtype([("name", f"U{max(64, name_length)}"), ("label", np.float32, (n,))])
+
+
+CLS_LABEL_DTYPE = cls_label_dtype
 
 
 def save_cls_labels(path: str | os.PathLike, labels: dict[str, np.ndarray]) -> None:
@@ -138,7 +207,9 @@ def save_cls_labels(path: str | os.PathLike, labels: dict[str, np.ndarray]) -> N
     n = len(next(iter(labels.values()))) if labels else DEFAULT_N_CLASSES
     if any(len(v) != n for v in labels.values()):
         raise ValueError("every image-level label must have the same number of classes")
-    arr = np.array([(k, v) for k, v in sorted(labels.items())], dtype=CLS_LABEL_DTYPE(n))
+    # The name field is as wide as the longest ID: a fixed width would cut long relative paths silently.
+    width = max((len(k) for k in labels), default=0)
+    arr = np.array([(k, v) for k, v in sorted(labels.items())], dtype=cls_label_dtype(n, width))
     with atomic_open(path) as f:
         np.save(f, arr, allow_pickle=False)
 
@@ -178,13 +249,31 @@ def labels_for(names: Sequence[str], cls_labels: dict[str, np.ndarray], source: 
     return np.stack([cls_labels[n] for n in names]) if names else np.zeros((0, width), np.float32)
 
 
-def read_image(path: Path) -> np.ndarray:
-    """An RGB uint8 image; missing or unreadable files raise an error that names them."""
+def read_image(path: Path, exif_transpose: bool = False) -> np.ndarray:
+    """An RGB uint8 image; missing or unreadable files raise an error that names them.
+
+    ``exif_transpose`` turns the pixels as the EXIF orientation says, so a phone photo comes out as it is
+    displayed (and as masks drawn on it in an annotation tool are). VOC and COCO read the raw pixels, as the
+    official loaders and their annotations do; own folders (``dataset.folder``) read them turned.
+    """
     if not path.is_file():
         raise PipelineError(f"image {path} is listed but does not exist; check the dataset root and the list")
     try:
         with Image.open(path) as img:
+            if exif_transpose:
+                img = ImageOps.exif_transpose(img)
             return np.asarray(img.convert("RGB"))
     except (OSError, ValueError, SyntaxError) as err:
         raise PipelineError(f"image {path} cannot be decoded ({err}); replace the file or drop it from the "
                             "list") from err
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """An image file and how to read it: what pool workers receive instead of the dataset spec."""
+
+    path: str
+    exif_transpose: bool = False
+
+    def read(self) -> np.ndarray:
+        return read_image(Path(self.path), self.exif_transpose)

@@ -18,7 +18,6 @@ from tqdm import tqdm
 from dataset import checks
 from dataset.checks import check_inputs, eval_targets
 from dataset.datasets import ClassificationDatasetMSF
-from dataset.spec import read_image
 from engine import devices, inference, precision, seeding
 from engine.planner import plan_outputs, upstream_digest
 from misc import evaluation
@@ -127,8 +126,8 @@ def print_sweep(stage: str, record: dict) -> None:
 
 
 def _seed_job(job) -> str:
-    name, img_path, cam_file, out_file, fg, bg, digest = job
-    img = read_image(Path(img_path))
+    name, image, cam_file, out_file, fg, bg, digest = job
+    img = image.read()
     save_png(out_file, seed_from_cams(img, load_cam(cam_file), fg, bg), record=digest)
     return name
 
@@ -144,6 +143,6 @@ def run_seeds(args, cam_dir: str, out_dir: str, fg_thres: float, bg_thres: float
     if not todo:
         return
     print(f"{step}: fg threshold {fg_thres}, bg threshold {bg_thres}")
-    jobs = [(names[i], str(spec.image_path(root, names[i])), str(cam_path(cam_dir, names[i])),
+    jobs = [(names[i], spec.image_source(root, names[i]), str(cam_path(cam_dir, names[i])),
              str(png_path(out_dir, names[i])), fg_thres, bg_thres, folder.digest) for i in todo]
     inference.run_jobs(_seed_job, jobs, step, args.num_workers, chunksize=4)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from dataset.spec import read_image, voc_palette
+from dataset.spec import voc_palette
 from engine import checkpoints, inference, precision
 from misc import imutils
 from misc.fileio import load_arrays, save_arrays, save_png
@@ -92,9 +92,9 @@ def masks_from_logits(img: np.ndarray, logit: np.ndarray, crf: dict | None) -> t
 
 
 def mask_job(job) -> str:
-    name, img_path, logit_path, raw_out, crf_out, crf, digests = job
+    name, image, logit_path, raw_out, crf_out, crf, digests = job
     logit = load_arrays(logit_path, ("logit",))["logit"]
-    raw, refined = masks_from_logits(read_image(Path(img_path)), logit, crf if crf_out else None)
+    raw, refined = masks_from_logits(image.read(), logit, crf if crf_out else None)
     if raw_out:
         save_png(raw_out, raw, palette=voc_palette(), record=digests[0])
     if crf_out:

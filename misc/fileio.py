@@ -32,13 +32,14 @@ def _tmp_name(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary sibling of ``path`` and rename it to ``path`` on success."""
+def atomic_open(path: str | os.PathLike, mode: str = "wb", **open_kwargs) -> Iterator[IO]:
+    """Open a temporary sibling of ``path`` and rename it to ``path`` on success (``open_kwargs``: encoding,
+    newline for text modes)."""
     path = Path(path)
     tmp = _tmp_name(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, mode) as f:
+        with open(tmp, mode, **open_kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -64,7 +65,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, max_age_s: float = 86400.0) -> int:
-    """Delete temporary files that killed runs left in ``folder``; returns how many.
+    """Delete temporary files that killed runs left in ``folder`` and its subfolders; returns how many.
 
     A file is stale when the process that wrote it (same host) is gone, or, for
     files of other hosts sharing the folder, when it is older than ``max_age_s``.
@@ -73,7 +74,8 @@ def remove_stale_temporaries(folder: str | os.PathLike, max_age_s: float = 86400
     if not folder.is_dir():
         return 0
     host, removed = socket.gethostname(), 0
-    for tmp in folder.glob(f"*{TMP_MARK}*"):
+    # rglob: images with nested IDs (cats/001) write their outputs into subfolders.
+    for tmp in folder.rglob(f"*{TMP_MARK}*"):
         owner = tmp.name.rsplit(TMP_MARK, 1)[1]
         owner_host, _, pid = owner.rpartition("-")
         if owner_host == host and pid.isdigit():

@@ -47,7 +47,7 @@ def sweep_confusions(names: Sequence[str], inputs: Callable[[str], tuple[np.ndar
     k_def = int(np.searchsorted(all_t, default_thres))
     for name in tqdm(names, desc=desc, dynamic_ncols=True):
         fg_max, fg_label = inputs(name)
-        conf = threshold_confusions(fg_max, fg_label, load_png(spec.gt_path(root, name)), all_t, n_class)
+        conf = threshold_confusions(fg_max, fg_label, spec.load_gt(root, name, fg_max.shape), all_t, n_class)
         total += conf
         per_image.append((name, evaluation.mean_iou(evaluation.iou_from_confusion(conf[k_def]))))
     return total, per_image, all_t, k_def
@@ -73,7 +73,7 @@ def score_masks(folder: str | os.PathLike, names: Sequence[str], spec: DatasetSp
         pred = load_png(png_path(folder, name))
         if void_as_background:
             pred = np.where(pred == 255, 0, pred)
-        conf = evaluation.confusion_matrix(pred, load_png(spec.gt_path(root, name)), n_class)
+        conf = evaluation.confusion_matrix(pred, spec.load_gt(root, name, pred.shape), n_class)
         confusion += conf
         per_image.append((name, evaluation.mean_iou(evaluation.iou_from_confusion(conf))))
     return confusion, per_image

@@ -18,7 +18,6 @@ import numpy as np
 from PIL import Image
 
 from dataset import registry
-from dataset.spec import read_image
 from misc.fileio import atomic_open, cam_path, load_cam, load_png
 from misc.settings import declared
 
@@ -69,7 +68,7 @@ def cam_layers(path: Path, size: tuple[int, int]) -> dict | None:
 
 def _thumbnail_row(spec, root, name: str, masks: dict[str, Path], palette: np.ndarray) -> tuple[dict, tuple]:
     """A browser row's image and whichever of ``masks`` exist, thumbnail-sized; also the thumbnail size."""
-    img = read_image(spec.image_path(root, name))
+    img = spec.load_image(root, name)
     size = thumb_size(*img.shape[:2])
     row = {"name": name, "width": size[0], "height": size[1],
            "image": data_uri(_resize(img, size, nearest=False), "JPEG")}

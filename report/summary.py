@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from dataset import registry
-from dataset.spec import read_image, voc_palette
+from dataset.spec import voc_palette
 from misc.fileio import atomic_open, cam_path, load_cam, load_png
 from misc.settings import declared
 
@@ -204,7 +204,7 @@ def _png_or_none(path: Path) -> np.ndarray | None:
 def overlay_row(args, name: str) -> np.ndarray:
     """Titled row: image | ground truth | CAM | AMN CAM | AMN seed | final mask, each TILE x TILE."""
     spec, root = registry.get_dataset(args), registry.dataset_root(args)
-    img = read_image(spec.image_path(root, name))
+    img = spec.load_image(root, name)
     panels = [img, _png_or_none(spec.gt_path(root, name)),
               _heat(img, args.cam_out_dir, name), _heat(img, args.amn_cam_out_dir, name),
               _png_or_none(Path(args.amn_ir_label_out_dir) / f"{name}.png"),
@@ -230,7 +230,7 @@ def instance_row(args, name: str) -> np.ndarray | None:
     if not path.is_file():
         return None
     spec, root = registry.get_dataset(args), registry.dataset_root(args)
-    img = read_image(spec.image_path(root, name))
+    img = spec.load_image(root, name)
     with np.load(path, allow_pickle=False) as data:
         pred = data["mask"]
     panels = [img, None, _instance_colours(pred, img)]

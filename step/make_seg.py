@@ -56,7 +56,7 @@ def infer_list(args, names: list[str], out: Path, spec, root, build_model, norm:
                                                  args.overwrite) if crf else (None, []))
     raw_set, crf_set = set(raw_todo), set(crf_todo)
     pending = devices.rank_share(sorted(raw_set | crf_set))
-    jobs = [(names[i], str(spec.image_path(root, names[i])), str(logit_dir / f"{names[i]}.npz"),
+    jobs = [(names[i], spec.image_source(root, names[i]), str(logit_dir / f"{names[i]}.npz"),
              str(raw_dir / f"{names[i]}.png") if i in raw_set else None,
              str(crf_dir / f"{names[i]}.png") if i in crf_set else None, crf,
              (raw_folder.digest, crf_folder.digest if crf_folder else None)) for i in pending]

@@ -12,7 +12,6 @@ from dataset import checks, registry
 from dataset.datasets import ClassificationDataset, SeedDataset
 from engine import checkpoints, devices, inference, losses, planner, precision, training
 from misc import evaluation, imutils
-from misc.fileio import load_png
 from misc.settings import declared
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
@@ -60,7 +59,7 @@ def evaluate(model, args, device, names: list[str]) -> float:
                                     worker_init_fn=inference.init_worker), desc="eval amn", dynamic_ncols=True):
             img = pack["img"].to(device)
             pred = amn_prediction(model(img, pack["label"].to(device)), pack["label"][0], img.shape[-2:])
-            gt = load_png(spec.gt_path(root, pack["name"][0]))
+            gt = spec.load_gt(root, pack["name"][0], tuple(pred.shape))
             confusion += evaluation.confusion_matrix(pred, gt, n_class)
     model.train()
     return evaluation.mean_iou(evaluation.iou_from_confusion(confusion))

@@ -88,6 +88,20 @@ MUTANTS = [
            "AMN's label smoothing default changed"),
     Mutant("default_sem_seg_power", "defaults", "cli/flags.py", '"--sem_seg_power", default=1.3,',
            '"--sem_seg_power", default=1.0,', "the power before the walk changed"),
+    Mutant("cam_gap", "CAM", "net/resnet50_cam.py", "x = torchutils.gap2d(x.float(), keepdims=True)",
+           "x = F.adaptive_max_pool2d(x.float(), 1)", "the classifier pools by the maximum, not the average"),
+    Mutant("cam_relu", "CAM", "net/resnet50_cam.py", "x = F.relu(F.conv2d(x.float(), self.classifier.weight))",
+           "x = F.conv2d(x.float(), self.classifier.weight)", "negative class activations kept in the CAM"),
+    Mutant("amn_min_max", "AMN", "postprocess/cam_maps.py", "return (x - lo) / (hi - lo + 1e-5)",
+           "return x / (hi + 1e-5)", "AMN's CAMs divided by their maximum without subtracting the minimum"),
+    Mutant("crf_bilateral", "seeds", "misc/imutils.py", "d.addPairwiseBilateral(sxy=50, srgb=5,",
+           "d.addPairwiseBilateral(sxy=50, srgb=13,", "the seed CRF's colour kernel widened"),
+    Mutant("default_cam_scales", "defaults", "cli/flags.py", '"--cam_scales", default=(1.0, 0.5, 1.5, 2.0),',
+           '"--cam_scales", default=(1.0, 0.5, 1.5),', "make_cam without the 2.0 scale"),
+    Mutant("default_sem_seg_bg_thres", "defaults", "cli/flags.py", '"--sem_seg_bg_thres", default=0.25,',
+           '"--sem_seg_bg_thres", default=0.35,', "the final masks' background threshold moved"),
+    Mutant("default_exp_times", "defaults", "cli/flags.py", '"--exp_times", default=8,', '"--exp_times", default=6,',
+           "the random walk run 2^6 instead of 2^8 times"),
 ]
 
 

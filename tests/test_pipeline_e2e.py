@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 import run_sample
+from dataset.spec import load_img_name_list
 from engine import checkpoints
 from helpers import pipeline_argv, tiny_settings
 from misc.fileio import load_cam
@@ -205,6 +206,78 @@ def test_folder_pipeline_end_to_end_without_masks(toy, tmp_path, capsys):
     assert "eval_cam: dataset folder has no ground-truth masks" in out and "skipping the evaluation" in out
     assert not (tmp_path / "result" / "cam.json").exists()
     assert (tmp_path / "result" / "report" / "overlays").is_dir()
+
+
+def _own_folder(toy, tmp_path):
+    """The toy's images as users have them: names with spaces, accents and dots in nested folders, repeated
+    file names, several file forms, a phone photo stored turned with its EXIF orientation, and a spreadsheet
+    CSV (BOM, CRLF, a quoted name with a comma). Returns (images, masks, labels CSV, toy name -> ID)."""
+    from voc12.dataloader import CAT_LIST, load_cls_labels
+
+    images, masks = tmp_path / "own images", tmp_path / "own masks"
+    labels = load_cls_labels(toy.meta / "cls_labels.npy")
+    names = sorted(labels)
+    stems = ["café photo", "IMG 0001.v2.final", "日本 写真", "dinner, with friends", "001", "001"]
+    forms = [("JPEG", ".jpg"), ("PNG", ".png"), ("WEBP", ".webp"), ("CMYK", ".jpeg"), ("L", ".PNG"), ("P", ".png")]
+    ids, rows = {}, ["image,labels"]
+    for i, name in enumerate(names):
+        folder = ["trip 2024", "cats", "dogs", "ünïcode/deeper"][i % 4]
+        iid = f"{folder}/{stems[i % len(stems)]} {i}" if i % 5 else f"{folder}/{stems[i % len(stems)]}"
+        form, ext = forms[i % len(forms)]
+        img = Image.open(toy.root / "JPEGImages" / f"{name}.jpg").convert("RGB")
+        (images / iid).parent.mkdir(parents=True, exist_ok=True)
+        if i == 1:  # the phone photo, 64x48 upright: raw pixels turned, displayed upright by EXIF orientation 6
+            exif = Image.Exif()
+            exif[0x0112] = 6
+            img = img.crop((0, 0, 64, 48))
+            img.transpose(Image.Transpose.ROTATE_90).save(images / f"{iid}.jpg", exif=exif, quality=95)
+            ext = ".jpg"
+        elif form == "CMYK":
+            img.convert("CMYK").save(images / f"{iid}{ext}", format="JPEG", quality=95)
+        elif form in ("L", "P"):
+            img.convert(form).save(images / f"{iid}{ext}", format="PNG")
+        else:
+            img.save(images / f"{iid}{ext}", format=form, **({"lossless": True} if form == "WEBP" else {}))
+        (masks / iid).parent.mkdir(parents=True, exist_ok=True)
+        mask = Image.open(toy.root / "SegmentationClass" / f"{name}.png")
+        (mask.crop((0, 0, 64, 48)) if i == 1 else mask).save(masks / f"{iid}.png")
+        classes = ";".join(CAT_LIST[c] for c in np.flatnonzero(labels[name]))
+        key = f"{iid}{ext}"
+        rows.append(f'"{key}",{classes}' if "," in key else f"{key},{classes}")
+        ids[name] = iid
+    csv = tmp_path / "labels.csv"
+    csv.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(rows).encode("utf-8") + b"\r\n")
+    return images, masks, csv, ids
+
+
+@pytest.mark.slow
+def test_own_images_with_any_name_and_form_run_every_step(toy, tmp_path):
+    from voc12 import folder
+    from voc12.dataloader import CAT_LIST
+
+    images, masks, csv, ids = _own_folder(toy, tmp_path)
+    spec = folder.prepare(str(images), str(csv), str(tmp_path / "mine"), masks=str(masks), val_fraction=0.25,
+                          classes=list(CAT_LIST))
+    assert sorted(spec.files) == sorted(ids.values())
+    run_sample.main(["--dataset", "folder", "--folder_root", str(tmp_path / "mine"), *tiny_settings(tmp_path),
+                     *ALL_STEPS])
+    res, train = tmp_path / "result", load_img_name_list(tmp_path / "mine" / "train.txt")
+    assert len(train) == 15 and set(train) < set(ids.values())
+    for sub, suffix in (("cam", ".npz"), ("amn_cam", ".npz"), ("ir_label", ".png"), ("amn_ir_label", ".png"),
+                        ("sem_seg", ".png"), ("ins_seg", ".npz")):
+        for iid in train:
+            assert (res / sub / f"{iid}{suffix}").is_file(), (sub, iid)
+    phone = sorted(ids)[1]  # the phone photo's outputs have the upright image's size
+    assert ids[phone] in train
+    assert load_cam(res / "cam" / f"{ids[phone]}.npz")["high_res"].shape[1:] == (48, 64)
+    assert np.asarray(Image.open(res / "sem_seg" / f"{ids[phone]}.png")).shape == (48, 64)
+    for stage in ("cam", "amn_cam", "sem_seg"):
+        rec = json.loads((res / f"{stage}.json").read_text())
+        assert rec["n_images"] == len(train) and rec["dataset"] == "folder"
+    coco = json.loads((res / "ins_seg_coco.json").read_text())
+    assert sorted(im["file_name"] for im in coco["images"]) == sorted(spec.files[i] for i in train)
+    page = (res / "report" / "report.html").read_text(encoding="utf-8")
+    assert any(json.dumps(iid, ensure_ascii=False)[1:-1] in page for iid in ids.values())
 
 
 @pytest.mark.slow
