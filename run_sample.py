@@ -7,6 +7,7 @@
 
   python run_sample.py --config configs/voc12.yaml --work_dir work/exp1 --steps cam,amn
   python run_sample.py --config configs/voc12.yaml --print_config     (resolved settings and their origin)
+  python run_sample.py --demo --seeds 0,1,2                             (once per seed; mean +- std in seeds.md)
 
 Steps run in pipeline order: CAM -> seeds -> AMN -> AMN seeds -> IRN -> masks -> segmentation network -> report.
 Choose them with --<step>_pass True, --steps (stages cam, amn, irn, instances, masks, seg, report, or step names)
@@ -93,6 +94,19 @@ def configure_kernels(args) -> None:
     _configure_kernels(args.deterministic, args.tf32)
 
 
+def run_seeds(argv: list[str], args) -> None:
+    """--seeds: every seed's run (this driver, in turn) and the spread over them (``cli.seeds``)."""
+    from cli.seeds import run_seeds as _run_seeds
+
+    try:
+        summary = _run_seeds(argv, args.work_dir, args.seeds, args.make_report_pass, main)
+    except PipelineError as err:
+        raise SystemExit(f"error: {err}") from None
+    if summary["n_failed"]:
+        raise SystemExit(f"error: {summary['n_failed']} of {len(summary['runs'])} seeds failed; the spread is over "
+                         f"the rest ({args.work_dir}/seeds.md)")
+
+
 def _terminate(signum, frame):
     """SIGTERM unwinds like Ctrl-C, so loaders and pools shut their workers down."""
     raise KeyboardInterrupt(f"signal {signum}")
@@ -107,6 +121,9 @@ def main(argv=None) -> None:
     if args.print_config:
         from misc.experiment import dump_config
         print(dump_config(vars(args), origins), end="")
+        return
+    if args.seeds:
+        run_seeds(argv, args)
         return
     signal.signal(signal.SIGTERM, _terminate)
     configure_kernels(args)

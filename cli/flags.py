@@ -106,6 +106,11 @@ def _environment_flags(p: argparse.ArgumentParser) -> None:
                         "(so a step run on its "
                         "own gives what it gives inside the pipeline); with it the batches and every sample's "
                         "augmentation depend on (seed, epoch, index) alone [train_*]")
+    g.add_argument("--seeds", default=None, type=str,
+                   help="comma-separated seeds (0,1,2): run the chosen steps once per seed (as --seed k) into "
+                        "<work_dir>/seed_<k>/, one after another, each resumable, then write the mean, std, min "
+                        "and max of every evaluated stage to <work_dir>/seeds.json and seeds.md; needs --work_dir "
+                        "[driver]")
     g.add_argument("--debug", action="store_true", help="show the full traceback of an error")
 
 

@@ -139,6 +139,19 @@ def page_data(args, spec, root, records: dict, names: list[str], instances: list
             "instances": [data_uri(np.asarray(Image.open(p).convert("RGB")), "JPEG") for p in instances]}
 
 
+def seeds_data(summary: dict | None, band_png: Path | None) -> dict | None:
+    """The page's view of a seeds summary: the spread table, every run's status and the band plot."""
+    if summary is None:
+        return None
+    from report import seeds as seeds_report
+
+    band = data_uri(np.asarray(Image.open(band_png).convert("RGB"))) if band_png and band_png.is_file() else None
+    return {"stages": summary["stages"], "runs": [{k: r.get(k) for k in ("run", "status", "error")}
+                                                   for r in summary["runs"]],
+            "names": seeds_report.STAGE_NAMES, "metrics": seeds_report.METRICS,
+            "percent": sorted(seeds_report.PERCENT), "band": band}
+
+
 def write(path: Path, data: dict) -> Path:
     text = TEMPLATE.replace("__DATA__", json.dumps(data).replace("</", "<\\/"))
     with atomic_open(path, "w") as f:
@@ -171,6 +184,7 @@ thresholds within 1 point of the best (the robustness the paper is about); the g
 <h2>Confusion of the final masks</h2><p>rows: ground truth, columns: prediction, % of the row.</p>
 <div id="confusion"></div><h2>Training curves</h2><div id="training"></div>
 <h2>Instances</h2><div id="instances"></div>
+<h2>Spread over seeds</h2><div id="seeds"></div>
 <script>
 const D = __DATA__;
 const SW = ["cam", "amn_cam", "sem_seg"].filter(s => D.records[s] && D.records[s].sweep);
@@ -298,7 +312,23 @@ function setThreshold(t) {
   document.querySelectorAll("line.cursor").forEach(l => { const x = +l.dataset.x0 + +l.dataset.w * t / +l.dataset.xmax; l.setAttribute("x1", x); l.setAttribute("x2", x); });
   drawMasks(t);
 }
-stages(); curves(); rows(); segRows(); confusion(); training(); instances();
+function seeds() {
+  const box = document.getElementById("seeds"), S = D.seeds;
+  if (!S) { box.textContent = "one run (run_sample.py ... --seeds 0,1,2 --work_dir W runs the steps once per seed and reports their spread in W's report)"; return; }
+  const fmt = (m, v) => v === null || v === undefined ? "-" : S.percent.includes(m) ? (100 * v).toFixed(1) : v.toFixed(2);
+  const t = el("table", {id: "seedtable"});
+  t.innerHTML = "<tr><th class=l>stage</th><th class=l>figure</th><th>mean</th><th>std</th><th>min</th><th>max</th><th>runs</th></tr>";
+  for (const [stage, ms] of Object.entries(S.stages)) for (const [m, s] of Object.entries(ms)) {
+    const tr = el("tr");
+    [S.names[stage] || stage, S.metrics[m] || m, fmt(m, s.mean), fmt(m, s.std), fmt(m, s.min), fmt(m, s.max), String(s.n)]
+      .forEach((v, i) => tr.appendChild(el("td", {className: i < 2 ? "l" : ""}, v)));
+    t.appendChild(tr);
+  }
+  box.appendChild(t);
+  box.appendChild(el("p", {}, S.runs.map(r => r.status === "ok" ? `${r.run}: ok` : `${r.run}: failed (${r.error || ""})`).join("; ")));
+  if (S.band) box.appendChild(el("img", {src: S.band, alt: "threshold curves over seeds"}));
+}
+stages(); curves(); rows(); segRows(); confusion(); training(); instances(); seeds();
 const fromHash = /t=([0-9.]+)/.exec(location.hash);
 setThreshold(fromHash ? parseFloat(fromHash[1]) : 0.25);
 document.getElementById("threshold").addEventListener("input", e => { setThreshold(parseFloat(e.target.value)); history.replaceState(null, "", "#t=" + e.target.value); });

@@ -53,10 +53,13 @@ ins_flags=()
 (( begin <= 2 )) && run --train_irn_pass True ${ins_flags[@]+"${ins_flags[@]}"} "$@"
 # 4. final pseudo masks and the threshold report (train list; then, for the segmentation network, train_aug)
 (( begin <= 3 )) && run --make_sem_seg_pass True --eval_sem_seg_pass True --make_report_pass True "$@"
-[ -n "${SEG_INIT:-}" ] || { echo "masks done; set SEG_INIT=PATH (an ImageNet ResNet-101) to train the segmentation network" >&2; exit 0; }
+# The paper's figures beside the measured ones (VOC 2012 and COCO 2014 with the official lists; report/paper.py).
+paper() { [ "$DATASET" = folder ] || python3 -m report.paper "${WORK_DIR}" || true; }
+[ -n "${SEG_INIT:-}" ] || { paper; echo "masks done; set SEG_INIT=PATH (an ImageNet ResNet-101) to train the segmentation network" >&2; exit 0; }
 run --make_sem_seg_pass True --infer_list "$seg_list" "$@"
 # 5. the segmentation network on the masks: val mIoU before/after CRF, and the test submission with SEG_TEST=1
 test_flags=()
 [ "${SEG_TEST:-0}" = 1 ] && [ -n "$test_list" ] && test_flags=(--seg_test_list "$test_list")
 run --train_seg_pass True --make_seg_pass True --eval_seg_pass True --make_report_pass True \
     --seg_init_weights "$SEG_INIT" --seg_train_list "$seg_list" ${test_flags[@]+"${test_flags[@]}"} "$@"
+paper

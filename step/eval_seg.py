@@ -8,6 +8,7 @@ from engine import planner
 from misc import evaluation
 from misc.settings import declared
 from postprocess import scoring
+from report import paper
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
 SETTINGS = declared(checks.SETTINGS, (
@@ -31,5 +32,7 @@ def run(args) -> dict | None:
         crf_conf, _ = scoring.score_masks(out / "crf", names, spec, root)
         record["crf"] = evaluation.summarize(crf_conf, spec.class_names)
         print("segmentation network, after CRF: " + evaluation.format_summary(record["crf"]))
+    if args.seg_crf:
+        paper.print_beside({**record, **record["crf"]}, "seg_crf")
     evaluation.write_json(Path(args.result_dir) / "seg.json", record)
     return record

@@ -15,6 +15,7 @@ from misc.fileio import load_arrays
 from misc.settings import declared
 from postprocess import cam_maps, scoring
 from postprocess.random_walk import upsample_walk
+from report import paper
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
 SETTINGS = declared(checks.SETTINGS, (
@@ -62,5 +63,6 @@ def run(args) -> dict | None:
         print(evaluation.format_summary(record))
     rate = lambda k: "n/a" if record[k] is None else f"{record[k]:.4f}"  # noqa: E731
     print(f"background fp {rate('bg_fp')} fn {rate('bg_fn')}; foreground mean fp {rate('fg_fp')} fn {rate('fg_fn')}")
+    paper.print_beside(record)
     evaluation.write_json(Path(args.result_dir) / "sem_seg.json", record)
     return record

@@ -14,6 +14,7 @@ from misc import evaluation
 from misc.fileio import atomic_open
 from misc.settings import declared
 from report import html, summary
+from report import seeds as seeds_report
 from report.summary import (
     STAGES,
     flooding_classes,
@@ -31,6 +32,12 @@ from report.summary import (
 SETTINGS = declared(summary.SETTINGS, html.SETTINGS, checks.SETTINGS, (
     "ir_label_out_dir", "train_list",
 ))
+
+
+def seeds_section(spread: dict) -> str:
+    """The seeds' table under the report's own (a --seeds parent folder), and the band plot."""
+    table = seeds_report.markdown(spread).replace("# Spread over seeds", "## Spread over seeds", 1)
+    return "\n" + table + ("\n![threshold curves over seeds](seeds_threshold_band.png)\n" if spread["curves"] else "")
 
 
 def run(args) -> Path:
@@ -51,9 +58,14 @@ def run(args) -> Path:
     if any(s in records for s in ("cam", "amn_cam", "sem_seg")):
         plot_threshold_curve(records, out / "threshold_curve.png")
     ins = json.loads((result_dir / "ins_seg.json").read_text()) if (result_dir / "ins_seg.json").is_file() else None
+    spread = seeds_report.load(result_dir)
+    band = out / "seeds_threshold_band.png"
+    if spread is not None and not seeds_report.plot_bands(spread, band):
+        band = None
     with atomic_open(out / "summary.md", "w") as f:
         floods = flooding_classes(args, names) if has_gt else {}
-        f.write(summary_markdown(records, seeds, missing, floods) + "\n".join(instance_markdown(ins)) + "\n")
+        f.write(summary_markdown(records, seeds, missing, floods) + "\n".join(instance_markdown(ins)) + "\n"
+                + (seeds_section(spread) if spread is not None else ""))
     evaluation.write_json(out / "report.json", {"stages": records, "seed_quality": seeds, "missing": missing,
                                                 "instances": ins, "flooding_classes": floods,
                                                 "warnings": regressions(records)})
@@ -61,6 +73,7 @@ def run(args) -> Path:
     instance_rows = write_instance_overlays(args, names, out / "instances")
     page = html.page_data(args, spec, root, {**records, **({"ins_seg": ins} if ins else {})}, names,
                           instance_rows)
+    page["seeds"] = html.seeds_data(spread, band)
     html.write(out / "report.html", page)
     print(f"make_report: wrote {out} (open {out / 'report.html'})")
     return out
