@@ -46,11 +46,6 @@ def resolve(argv: list[str]):
     return _config.resolve(argv, __doc__)
 
 
-def configure(argv: list[str]):
-    """Parsed settings with the config file, the demo preset or the dataset defaults applied."""
-    return resolve(argv)[0]
-
-
 def run_steps(args) -> dict[str, float]:
     """Run the enabled steps in order; returns seconds per step.
 
@@ -71,6 +66,7 @@ def run_steps(args) -> dict[str, float]:
                 print(f"=== {name}", flush=True)
                 # Each step starts from --seed, so a step run on its own (--train_irn_pass True) initialises
                 # and draws exactly as it does inside the whole pipeline.
+                from engine.seeding import seed_rngs
                 seed_rngs(args.seed)
                 step = importlib.import_module(module)
                 step.run(StepSettings(name, step.SETTINGS, vars(args)))
@@ -78,20 +74,6 @@ def run_steps(args) -> dict[str, float]:
             timings[name] = time.time() - start
             print(f"step.{name}: {timings[name]:.1f}s", flush=True)
     return timings
-
-
-def seed_rngs(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators."""
-    from engine.seeding import seed_rngs as _seed_rngs
-
-    _seed_rngs(seed)
-
-
-def configure_kernels(args) -> None:
-    """--deterministic and --tf32 for torch's kernels (the generators are seeded before each step)."""
-    from engine.precision import configure_kernels as _configure_kernels
-
-    _configure_kernels(args.deterministic, args.tf32)
 
 
 def run_seeds(argv: list[str], args) -> None:
@@ -126,7 +108,8 @@ def main(argv=None) -> None:
         run_seeds(argv, args)
         return
     signal.signal(signal.SIGTERM, _terminate)
-    configure_kernels(args)
+    from engine.precision import configure_kernels
+    configure_kernels(args.deterministic, args.tf32)
     from misc import distributed
     from misc.experiment import RunLock, RunLog, dump_config
 

@@ -50,7 +50,7 @@ def timed_import(root: Path, masks: Path | None, workers: int, tag: str) -> floa
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         folder.prepare(str(root / "images"), None, str(root / f"out_{tag}"), masks=str(masks) if masks else None,
-                       workers=workers)
+                       check=folder.ImportCheck(workers=workers))
     return time.perf_counter() - start
 
 

@@ -25,18 +25,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cli.config import step_settings  # noqa: E402
-from engine import (
-    losses,  # noqa: E402
-    precision,  # noqa: E402
-    seg_inference,  # noqa: E402
-)
+from engine import losses, precision, seg_inference  # noqa: E402
 from misc import imutils, indexing  # noqa: E402
 from net import deeplab_v2, resnet50_amn, resnet50_cam, resnet50_irn  # noqa: E402
-from postprocess import (
-    cam_maps,  # noqa: E402
-    random_walk,  # noqa: E402
-)
-from step import make_amn_cam, make_cam, make_seg, train_irn, train_seg  # noqa: E402
+from postprocess import cam_maps, random_walk  # noqa: E402
+from step import make_cam, make_seg, train_seg  # noqa: E402
 
 SCALES = (1.0, 0.5, 1.5, 2.0)
 SETTINGS = {"fp32": (False, False), "bf16": (True, False), "bf16_cl": (True, True)}
@@ -120,7 +113,7 @@ def bench_make_maps(b: Bench) -> None:
         with torch.inference_mode(), b.autocast():
             outs = [amn_net(x, label.to(b.device)[None].expand(2, 20)) for x in packs]
             strided = cam_maps.resize_sum(outs, imutils.get_strided_size((h, w), 4)) / len(outs)
-            make_amn_cam.amn_postprocess(strided, cam_maps.resize_sum(outs, (h, w)) / len(outs), label,
+            cam_maps.amn_postprocess(strided, cam_maps.resize_sum(outs, (h, w)) / len(outs), label,
                                          np.zeros((h, w), np.uint8))
 
     b.measure("make_cam", run_cam, b.a.images, 1, "s/img")
@@ -187,7 +180,7 @@ def bench_train_irn(b: Bench) -> None:
     def run():
         with b.autocast():
             out = irn(x, True)
-        loss, _ = train_irn.irn_losses(out, pack, b.device)
+        loss, _ = losses.irn_losses(out, pack, b.device)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -10,6 +10,7 @@ from cli import demo
 from cli.flags import build_parser
 from dataset import registry
 from engine import devices
+from misc import experiment
 from misc.errors import PipelineError
 from misc.settings import StepSettings
 from step import STAGES, STEPS
@@ -30,9 +31,6 @@ def apply_dataset_defaults(args, given: set[str]) -> None:
         if key not in given:
             setattr(args, key, value)
     registry.follow_label_folder(args, given)
-
-
-# Steps that only read outputs: under torchrun rank 0 runs them alone.
 
 
 # Output flags that --work_dir moves into its folder (each keeps its file or folder name there).
@@ -136,8 +134,8 @@ def resolve(argv: list[str], description: str | None = None) -> tuple[argparse.N
 
 
 def run_folder(args) -> Path:
-    """The folder a run owns: --work_dir, else --result_dir."""
-    return Path(args.work_dir or args.result_dir)
+    """The folder a run owns: --work_dir, else --result_dir (``misc.experiment.run_folder``)."""
+    return experiment.run_folder(args.work_dir, args.result_dir)
 
 
 def step_settings(step: str, **overrides) -> StepSettings:

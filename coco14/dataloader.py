@@ -108,3 +108,34 @@ COCO14ClassificationDataset = _official(_datasets.ClassificationDataset, "COCO14
 COCO14ClassificationDatasetMSF = _official(_datasets.ClassificationDatasetMSF, "COCO14ClassificationDatasetMSF")
 COCO14SegmentationDataset = _official(_datasets.SeedDataset, "COCO14SegmentationDataset")
 COCO14AffinityDataset = _official(_datasets.AffinityDataset, "COCO14AffinityDataset")
+
+
+# The official module's helpers, by their official names. ------------------------------------------------------
+
+from dataset.spec import IGNORE, load_cls_labels, load_img_name_list  # noqa: E402,F401
+from dataset.transforms import GetAffinityLabelFromIndices, TorchvisionNormalize  # noqa: E402,F401
+
+IMG_FOLDER_NAME = "JPEGImages/train2014"
+ANNOT_FOLDER_NAME = "Annotations"
+# The official module loads coco14/cls_labels_coco.npy (a pickle) at import; here ``cls_labels_dict`` is read on
+# first use, from our pickle-free coco14/cls_labels.npy (python -m coco14.prepare writes it), keyed by string IDs.
+OFFICIAL_CLS_LABELS = "coco14/cls_labels.npy"
+
+
+def __getattr__(name: str):
+    if name == "cls_labels_dict":
+        return load_cls_labels(OFFICIAL_CLS_LABELS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_image_label_list_from_npy(img_name_list):
+    """The labels of ``img_name_list`` (12-digit string IDs or the official integers) from ``cls_labels_dict``."""
+    import numpy as np
+
+    labels = load_cls_labels(OFFICIAL_CLS_LABELS)
+    return np.array([labels[decode_int_filename(n)] for n in img_name_list])
+
+
+def get_img_path(img_name, coco14_root) -> str:
+    """The official layout's path of a train2014 image: ``<root>/JPEGImages/train2014/COCO_train2014_<id>.jpg``."""
+    return os.path.join(coco14_root, IMG_FOLDER_NAME, f"COCO_train2014_{decode_int_filename(img_name)}.jpg")

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from coco14.dataloader import CATEGORIES, COCO14, N_CAT, SPLITS
 from misc import coco_format
-from misc.errors import PipelineError
+from misc.errors import PipelineError, close_progress_bars
 from misc.fileio import atomic_open, read_record, save_png
 from misc.provenance import file_digest, record_digest
 from voc12.dataloader import save_cls_labels
@@ -199,6 +199,7 @@ def main(argv=None) -> None:
     try:
         prepare(a.coco14_root, a.out_dir, tuple(a.splits), not a.no_masks, a.num_workers)
     except PipelineError as err:
+        close_progress_bars()
         sys.exit(f"error: {err}")
 
 

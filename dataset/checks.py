@@ -42,8 +42,8 @@ def check_inputs(args, list_flag: str) -> tuple[DatasetSpec, Path, list[str]]:
     """The dataset, its root and the IDs of ``--<list_flag>``, after checking images and labels."""
     spec = registry.get_dataset(args)
     root = spec.check_root(registry.dataset_root(args))
-    names = read_list(getattr(args, list_flag), f"--{list_flag}")
-    check_images(spec, root, names, f"--{list_flag} {getattr(args, list_flag)}")
+    names = read_list(vars(args)[list_flag], f"--{list_flag}")
+    check_images(spec, root, names, f"--{list_flag} {vars(args)[list_flag]}")
     check_labels(args, names, spec)
     return spec, root, names
 

@@ -182,9 +182,18 @@ def write_rejected(out: Path, rejected: list[tuple[str, str]]) -> None:
         f.write("".join(f"{name}\t{reason}\n" for name, reason in rejected))
 
 
+@dataclass(frozen=True)
+class ImportCheck:
+    """How the import checks the files: ``skip_invalid`` imports the usable ones (else bad files refuse the
+    folder); ``workers`` decoding processes (None: every core, 0: this process)."""
+
+    skip_invalid: bool = False
+    workers: int | None = None
+
+
 def prepare(images: str, labels: str | None, out_dir: str, masks: str | None = None,
-            classes: list[str] | None = None, val_fraction: float = 0.1, skip_invalid: bool = False,
-            workers: int | None = None) -> FolderSpec:
+            classes: list[str] | None = None, val_fraction: float = 0.1,
+            check: ImportCheck = ImportCheck()) -> FolderSpec:
     """Check every image (and mask) of a folder and write its lists, labels and description; returns its spec.
     ``labels`` None reads the classes from the folder tree."""
     image_dir, mask_dir = Path(images), Path(masks) if masks else None
@@ -199,10 +208,11 @@ def prepare(images: str, labels: str | None, out_dir: str, masks: str | None = N
     class_names = class_names_of(found, classes, f"label file {labels}" if labels else f"class folders of {images}")
     jobs, problems = mask_jobs(found, image_dir, mask_dir, len(class_names)) if found.files else ([], [])
     problems = found.problems + problems
-    decoded = folder_check.check_all(jobs, folder_check.default_workers() if workers is None else workers)
+    workers = folder_check.default_workers() if check.workers is None else check.workers
+    decoded = folder_check.check_all(jobs, workers)
     rel = {str(image_dir / f): f for f in found.files.values()}
     problems += [(rel[j.image], why) for j, why in zip(jobs, decoded) if why]
-    if problems and not skip_invalid:
+    if problems and not check.skip_invalid:
         raise PipelineError(refusal(problems))
     bad = {name for name, _ in problems}
     for iid in [i for i, f in found.files.items() if f in bad]:
@@ -235,7 +245,7 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     try:
         prepare(a.images, a.labels, a.out_dir, a.masks, a.classes.split(",") if a.classes else None,
-                a.val_fraction, a.skip_invalid, a.workers)
+                a.val_fraction, ImportCheck(a.skip_invalid, a.workers))
     except PipelineError as err:
         close_progress_bars()
         sys.exit(f"error: {err}")

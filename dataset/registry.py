@@ -81,7 +81,7 @@ def step_defaults(name: str, parser_defaults: dict, root: str | None = None) -> 
 def follow_label_folder(args, given: set[str]) -> None:
     """COCO's lists sit beside its labels (prepare's --out_dir): the segmentation lists follow --cls_labels
     unless given, as the eval lists do."""
-    if getattr(args, "dataset", "voc12") != "coco14":
+    if args.dataset != "coco14":
         return
     base = Path(args.cls_labels).parent
     for flag, name in (("seg_train_list", "train14.txt"), ("seg_eval_list", "val14.txt")):
@@ -91,13 +91,13 @@ def follow_label_folder(args, given: set[str]) -> None:
 
 def dataset_root(args) -> str | None:
     """The value of the dataset's root flag (--voc12_root, --coco14_root or --folder_root)."""
-    return getattr(args, f"{getattr(args, 'dataset', 'voc12')}_root", None)
+    return vars(args).get(f"{args.dataset}_root")
 
 
 def get_dataset(args) -> DatasetSpec:
     """The spec of ``args.dataset``, with ``--gt_dir`` applied."""
-    spec = entry(getattr(args, "dataset", "voc12")).spec(dataset_root(args))
-    gt_dir = getattr(args, "gt_dir", None)
+    spec = entry(args.dataset).spec(dataset_root(args))
+    gt_dir = args.gt_dir
     return dataclasses.replace(spec, gt_root=gt_dir) if gt_dir else spec
 
 
@@ -108,7 +108,7 @@ def checked_root(args) -> Path:
 
 def seed_thresholds(args, kind: str) -> tuple[float, float]:
     """(fg, bg) for ``kind`` 'cam' or 'amn': the flags if given, else the dataset's defaults."""
-    fg, bg = entry(getattr(args, "dataset", "voc12")).seed_thresholds[kind]
+    fg, bg = entry(args.dataset).seed_thresholds[kind]
     return (fg if args.conf_fg_thres is None else args.conf_fg_thres,
             bg if args.conf_bg_thres is None else args.conf_bg_thres)
 

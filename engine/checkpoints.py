@@ -78,16 +78,6 @@ def resume_path(weights_name: str) -> Path:
     return Path(f"{weights_name}.resume")
 
 
-def plain_args(args) -> dict:
-    """argparse values as JSON-like types, so the checkpoint loads with weights_only=True."""
-    return {k: provenance.canonical(v) for k, v in vars(args).items()}
-
-
-def training_record(args, flags: tuple[str, ...], **extra) -> dict:
-    """The settings that change a training result: the named flags plus digests of its inputs."""
-    return provenance.canonical({**{f: getattr(args, f, None) for f in flags}, **extra})
-
-
 def init_digest(spec: str | None) -> str:
     """Content digest of an initialisation file, or the spec itself (none, auto)."""
     if spec is not None and Path(spec).is_file():
@@ -96,11 +86,12 @@ def init_digest(spec: str | None) -> str:
     return provenance.file_digest(found) if found else str(spec)
 
 
-def save_resume(weights_name: str, model, optimizer, epoch: int, args, record: dict, unit: str = "epoch") -> None:
+def save_resume(weights_name: str, model, optimizer, epoch: int, saved_flags: dict, record: dict,
+                unit: str = "epoch") -> None:
     """Everything needed to continue after ``epoch`` epochs (or iterations, ``unit``; the RNG state too), and
     the record it must be continued with."""
     save_torch(resume_path(weights_name), {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                           "epoch": epoch, "unit": unit, "args": plain_args(args),
+                                           "epoch": epoch, "unit": unit, "args": saved_flags,
                                            "record": record, **rng_states()})
 
 

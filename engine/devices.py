@@ -66,10 +66,9 @@ def process_device(name: str) -> torch.device:
     return resolve_device(name)
 
 
-def training_device(args) -> torch.device:
-    """This process's device: --device, or this rank's GPU under torchrun (joining its group)."""
-    return distributed.init_distributed(process_device(args.device),
-                                        getattr(args, "dist_timeout_min", distributed.DEFAULT_TIMEOUT_MIN))
+def training_device(device: str, dist_timeout_min: float) -> torch.device:
+    """This process's device: ``device`` (--device), or this rank's GPU under torchrun (joining its group)."""
+    return distributed.init_distributed(process_device(device), dist_timeout_min)
 
 
 def default_workers(device: str, cores: int | None = None) -> int:

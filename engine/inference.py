@@ -55,7 +55,7 @@ class WorkerSetup:
 
     @classmethod
     def from_args(cls, args) -> "WorkerSetup":
-        return cls(getattr(args, "seed", 0), getattr(args, "deterministic", False), getattr(args, "tf32", None),
+        return cls(args.seed, args.deterministic, args.tf32,
                    torch.get_num_threads())
 
     def apply(self, device: torch.device, n_workers: int = 1) -> None:

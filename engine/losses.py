@@ -92,3 +92,21 @@ def msc_loss(outputs: list[torch.Tensor], labels: torch.Tensor, kind: str) -> to
         if size not in resized:
             resized[size] = resize_labels(labels, size).to(out.device)
     return sum(fn(out, resized[tuple(out.shape[-2:])]) for out in outputs)
+
+
+def irn_losses(model_out, pack, device) -> tuple[torch.Tensor, dict[str, float]]:
+    """IRN's training loss of ``AffinityDisplacementLoss``'s four terms on a batch: the official weighting
+    (pos + neg affinity)/2 + (fg + bg displacement)/2, each term a mean over its labelled pixel pairs."""
+    pos_aff_loss, neg_aff_loss, dp_fg_loss, dp_bg_loss = model_out
+    bg_pos, fg_pos, neg = (pack[k].to(device, non_blocking=True).float()
+                           for k in ("aff_bg_pos_label", "aff_fg_pos_label", "aff_neg_label"))
+    # Label counts of the global batch under DDP, so the averaged gradients equal one process's.
+    n_bg, n_fg, n_neg = distributed.global_sum(torch.stack([bg_pos.sum(), fg_pos.sum(), neg.sum()]))
+    bg_pos_aff = torch.sum(bg_pos * pos_aff_loss) / (n_bg + 1e-5)
+    fg_pos_aff = torch.sum(fg_pos * pos_aff_loss) / (n_fg + 1e-5)
+    pos_aff = bg_pos_aff / 2 + fg_pos_aff / 2
+    neg_aff = torch.sum(neg * neg_aff_loss) / (n_neg + 1e-5)
+    dp_fg = torch.sum(dp_fg_loss * fg_pos.unsqueeze(1)) / (2 * n_fg + 1e-5)
+    dp_bg = torch.sum(dp_bg_loss * bg_pos.unsqueeze(1)) / (2 * n_bg + 1e-5)
+    total = ((pos_aff + neg_aff) / 2 + (dp_fg + dp_bg) / 2) * distributed.gradient_scale()
+    return total, {"pos": pos_aff.item(), "neg": neg_aff.item(), "dp_fg": dp_fg.item(), "dp_bg": dp_bg.item()}

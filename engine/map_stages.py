@@ -86,13 +86,13 @@ def _make_work(process_id, device, shard, build_model, maker: MapMaker, args, ou
     loader = DataLoader(shard, shuffle=False, collate_fn=inference.first_item, worker_init_fn=inference.init_worker,
                         num_workers=inference.worker_count(args.num_workers, n_devices))
     model = build_model().eval().to(device)
-    precision.use_channels_last(model, args)
+    precision.use_channels_last(model, args.channels_last)
     with torch.inference_mode(), precision.autocast(device, args.amp):
         for pack in tqdm(loader, desc=f"{step}[{process_id}]", position=process_id, dynamic_ncols=True):
             torch.manual_seed(seeding.image_seed(args.seed, pack["name"]))  # random layers: same on any device
             label = pack["label"].to(device)
-            outputs = [maker.forward(model, precision.batch_input(torch.from_numpy(img), device, args), label).float()
-                       for img in pack["img"]]
+            inputs = [precision.batch_input(torch.from_numpy(img), device, args.channels_last) for img in pack["img"]]
+            outputs = [maker.forward(model, x, label).float() for x in inputs]
             keys, cam, high_res = maker.postprocess(outputs, pack, args)
             save_cam(cam_path(out_dir, pack["name"]), keys, cam, high_res, record=digest)
 

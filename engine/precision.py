@@ -30,13 +30,13 @@ def configure_kernels(deterministic: bool, tf32: bool | None) -> None:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(tf32)
 
 
-def use_channels_last(model: torch.nn.Module, args) -> None:
+def use_channels_last(model: torch.nn.Module, channels_last: bool) -> None:
     """``--channels_last True``: NHWC weights (faster convolutions on recent GPUs)."""
-    if getattr(args, "channels_last", False):
+    if channels_last:
         model.to(memory_format=torch.channels_last)
 
 
-def batch_input(img: torch.Tensor, device: torch.device, args) -> torch.Tensor:
+def batch_input(img: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     """A batch on ``device``, NHWC with ``--channels_last True``."""
     img = img.to(device, non_blocking=True)
-    return img.contiguous(memory_format=torch.channels_last) if getattr(args, "channels_last", False) else img
+    return img.contiguous(memory_format=torch.channels_last) if channels_last else img

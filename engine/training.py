@@ -125,27 +125,43 @@ def has_trained_batchnorm(model: torch.nn.Module) -> bool:
                and getattr(m, "frozen", False) is False and m.track_running_stats for m in model.modules())
 
 
-def _begin_training(model, optimizer, weights_name: str, args, device: torch.device, record: dict):
+@dataclass(frozen=True)
+class TrainRun:
+    """One training run's identity and bookkeeping, read from the flags once by the step (``step/_training.py``):
+    where the final weights go, the record that made them (a resume must match it), the device, the progress
+    name, whether to ignore a resumable checkpoint, where metrics are written, and the flags the resumable
+    checkpoint stores."""
+
+    weights_name: str
+    desc: str
+    record: dict
+    device: torch.device
+    overwrite: bool
+    run_dir: str
+    log_every: int
+    tensorboard: bool
+    saved_flags: dict
+
+
+def _begin_training(model, optimizer, run: TrainRun):
     """Clear a killed run's temporaries, resume if possible, wrap in DDP; returns (finished units, net)."""
     from misc.fileio import remove_stale_temporaries
 
     if distributed.is_main():
-        remove_stale_temporaries(Path(weights_name).parent)
+        remove_stale_temporaries(Path(run.weights_name).parent)
     distributed.barrier()
-    start = checkpoints.try_resume(weights_name, model, optimizer, device, record, args.overwrite)
+    start = checkpoints.try_resume(run.weights_name, model, optimizer, run.device, run.record, run.overwrite)
     # train() freezes the stem (requires_grad); DDP must see the final flags when it is built.
     model.train()
-    net = wrap_ddp(model, device)
+    net = wrap_ddp(model, run.device)
     return start, net
 
 
-def run_metrics(args, desc: str):
+def run_metrics(run: TrainRun):
     """The training step's metrics writer: metrics.jsonl (and TensorBoard) in the run folder, rank 0 only."""
     from misc.experiment import Metrics
 
-    folder = getattr(args, "work_dir", None) or getattr(args, "result_dir", None)
-    return Metrics(folder, desc, getattr(args, "log_every", 50), getattr(args, "tensorboard", False),
-                   enabled=distributed.is_main())
+    return Metrics(run.run_dir, run.desc, run.log_every, run.tensorboard, enabled=distributed.is_main())
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -308,12 +324,12 @@ class Checkpointing(Hook):
     """A resumable checkpoint on rank 0: after each epoch, or every ``save_every`` iterations (not after the
     last, which save_final follows)."""
 
-    def __init__(self, weights_name: str, args, record: dict):
-        self.weights_name, self.args, self.record = weights_name, args, record
+    def __init__(self, run: TrainRun):
+        self.run = run
 
     def _save(self, state: LoopState, count: int) -> None:
-        distributed.save_on_master(checkpoints.save_resume, self.weights_name, state.model, state.optimizer, count,
-                                   self.args, self.record, state.schedule.unit)
+        distributed.save_on_master(checkpoints.save_resume, self.run.weights_name, state.model, state.optimizer,
+                                   count, self.run.saved_flags, self.run.record, state.schedule.unit)
 
     def after_epoch(self, state: LoopState) -> None:
         self._save(state, state.epoch)
@@ -324,18 +340,18 @@ class Checkpointing(Hook):
             self._save(state, state.iteration)
 
 
-def train(model, optimizer, loader, schedule: Epochs | Iterations, weights_name: str, args, device: torch.device,
-          desc: str, train_step, record: dict, hooks: Sequence[Hook] = ()) -> None:
+def train(model, optimizer, loader, schedule: Epochs | Iterations, run: TrainRun, train_step,
+          hooks: Sequence[Hook] = ()) -> None:
     """The training loop of every training step: resume if possible, then ``train_step(net, pack) -> (loss,
     shown values)`` over the schedule's remaining optimizer steps (``net`` is the DDP-wrapped model; a step
     of several batches averages their gradients). ``hooks`` run before the built-in logging and checkpoints."""
-    start, net = _begin_training(model, optimizer, weights_name, args, device, record)
+    start, net = _begin_training(model, optimizer, run)
     total, done = schedule.total_steps(loader), schedule.steps_done(start, loader)
-    logging = Logging(device)
-    hooks = [*hooks, logging, Checkpointing(weights_name, args, record)]
-    state = LoopState(model, optimizer, schedule, run_metrics(args, desc), done, total)
+    logging = Logging(run.device)
+    hooks = [*hooks, logging, Checkpointing(run)]
+    state = LoopState(model, optimizer, schedule, run_metrics(run), done, total)
     for epoch, packs, ends_epoch in schedule.groups(loader, start):
-        logging.pbar = logging.pbar or schedule.progress_bar(desc, loader, state.iteration)
+        logging.pbar = logging.pbar or schedule.progress_bar(run.desc, loader, state.iteration)
         state.iteration, state.epoch = state.iteration + 1, epoch
         _optimizer_step(state, net, packs, train_step, hooks)
         logging.pbar.update(1)

@@ -14,6 +14,7 @@ from collections import deque
 from pathlib import Path
 
 from misc.errors import PipelineError
+from misc.fileio import pid_alive
 
 
 def load_config(path: str | os.PathLike) -> dict:
@@ -108,12 +109,14 @@ def _alive(owner: dict) -> bool:
     if owner.get("host") != socket.gethostname():
         return True
     try:
-        os.kill(int(owner["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, KeyError, ValueError, TypeError):
+        return pid_alive(int(owner["pid"]))
+    except (KeyError, ValueError, TypeError):
         return True
-    return True
+
+
+def run_folder(work_dir: str | None, result_dir: str | None) -> Path:
+    """The folder a run owns: ``work_dir``, else ``result_dir`` (the one place that rule is written)."""
+    return Path(work_dir or result_dir)
 
 
 class _Stream:

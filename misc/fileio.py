@@ -54,7 +54,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **open_kwargs) -> Ite
             tmp.unlink()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (one we may not signal counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -79,7 +80,7 @@ def remove_stale_temporaries(folder: str | os.PathLike, max_age_s: float = 86400
         owner = tmp.name.rsplit(TMP_MARK, 1)[1]
         owner_host, _, pid = owner.rpartition("-")
         if owner_host == host and pid.isdigit():
-            stale = not _pid_alive(int(pid))
+            stale = not pid_alive(int(pid))
         else:
             stale = time.time() - tmp.stat().st_mtime > max_age_s
         if stale:

@@ -88,6 +88,18 @@ def top_left_crop(img: np.ndarray, cropsize: int, default_value) -> np.ndarray:
     return cont
 
 
+def center_crop(img: np.ndarray, cropsize: int, default_value=0) -> np.ndarray:
+    """A ``cropsize`` square around the image's centre, padded with ``default_value`` where the image is smaller
+    (offsets rounded as the official helper rounds them)."""
+    h, w = img.shape[:2]
+    ch, cw = min(cropsize, h), min(cropsize, w)
+    img_top, cont_top = (int(round((h - cropsize) / 2)), 0) if h > cropsize else (0, int(round((cropsize - h) / 2)))
+    img_left, cont_left = (int(round((w - cropsize) / 2)), 0) if w > cropsize else (0, int(round((cropsize - w) / 2)))
+    cont = _container(img, cropsize, default_value)
+    cont[cont_top:cont_top + ch, cont_left:cont_left + cw] = img[img_top:img_top + ch, img_left:img_left + cw]
+    return cont
+
+
 def HWC_to_CHW(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(img, (2, 0, 1)))
 
@@ -165,3 +177,60 @@ def crf_inference_prob(img: np.ndarray, probs: np.ndarray, iter_max: int = 10, p
     d.addPairwiseBilateral(sxy=bi_xy_std, srgb=bi_rgb_std, rgbim=np.array(img, dtype=np.uint8, order="C"),
                            compat=bi_w)
     return np.asarray(d.inference(iter_max)).reshape((c, h, w))
+
+
+# Visualisation helpers of the official module -------------------------------------------------------------------
+
+# IRN's 22-colour table: VOC's first 21 colours and white.
+_VOC_COLOURS = np.array([(0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0), (0, 0, 128), (128, 0, 128),
+                         (0, 128, 128), (128, 128, 128), (64, 0, 0), (192, 0, 0), (64, 128, 0), (192, 128, 0),
+                         (64, 0, 128), (192, 0, 128), (64, 128, 128), (192, 128, 128), (0, 64, 0), (128, 64, 0),
+                         (0, 192, 0), (128, 192, 0), (0, 64, 128), (255, 255, 255)], np.float32)
+
+
+def compress_range(arr: np.ndarray) -> np.ndarray:
+    """Relabel the values of an integer array to 0..k-1, keeping their order."""
+    return np.searchsorted(np.unique(arr), arr).astype(np.int32)
+
+
+def _hues(n: int) -> np.ndarray:
+    import matplotlib.colors
+
+    h = np.arange(n) / max(n, 1)
+    return matplotlib.colors.hsv_to_rgb(np.stack((h, np.ones_like(h), np.ones_like(h)), axis=-1))
+
+
+def colorize_score(score_map: np.ndarray, exclude_zero: bool = False, normalize: bool = True,
+                   by_hue: bool = False) -> np.ndarray:
+    """(C, H, W) scores -> (H, W, 3): each pixel the colour of its best class, scaled by its score."""
+    colours = _hues(score_map.shape[0]) if by_hue else (_VOC_COLOURS[1:] if exclude_zero else _VOC_COLOURS)
+    best = np.argmax(score_map, axis=0) % len(colours)
+    out = np.max(score_map, axis=0)[..., None] * colours[best]
+    return out / (np.max(out) + 1e-5) if normalize else out
+
+
+def colorize_displacement(disp: np.ndarray) -> np.ndarray:
+    """(2, H, W) displacements -> (H, W, 3): hue from the direction, saturation from the length."""
+    import matplotlib.colors
+
+    angle = (np.arctan2(-disp[0], -disp[1]) / np.pi + 1) / 2
+    length = np.sqrt(disp[0] ** 2 + disp[1] ** 2)
+    return matplotlib.colors.hsv_to_rgb(np.stack((angle, length / np.max(length), np.ones_like(angle)), axis=-1))
+
+
+def colorize_label(label_map: np.ndarray, normalize: bool = True, by_hue: bool = True, exclude_zero: bool = False,
+                   outline: bool = False) -> np.ndarray:
+    """(H, W) labels -> (H, W, 3) colours (hues spread over the labels, or VOC's table); ``outline`` whitens
+    the borders between labels."""
+    label_map = label_map.astype(np.uint8)
+    if by_hue:
+        out = np.concatenate([np.zeros((1, 3)), _hues(int(np.max(label_map)))], axis=0)[label_map]
+    else:
+        out = (_VOC_COLOURS[1:] if exclude_zero else _VOC_COLOURS)[label_map]
+        if normalize:
+            out = out / np.max(out)
+    if outline:
+        diff = (np.abs(out[:-1, :-1] - out[1:, :-1]).sum(-1) + np.abs(out[:-1, :-1] - out[:-1, 1:]).sum(-1)) > 0
+        edge = np.maximum(np.pad(diff, ((0, 1), (0, 1))), np.pad(diff, ((1, 0), (1, 0))))
+        out = np.maximum(out, np.repeat(edge[..., None], 3, axis=-1))
+    return out

@@ -77,3 +77,53 @@ def edge_to_affinity(edge: torch.Tensor, paths_indices) -> torch.Tensor:
     return torch.cat(aff_list, dim=1)
 
 
+
+
+# The official dense random walk (IRN's misc/indexing.py). ------------------------------------------------------
+# The pipeline walks with the sparse, equal postprocess/random_walk.py:propagate_to_edge; these keep the
+# official names and the dense algorithm, on the input's device instead of a hard-coded .cuda().
+
+
+def affinity_sparse2dense(affinity_sparse: torch.Tensor, ind_from, ind_to, n_vertices: int) -> torch.Tensor:
+    """The symmetric dense (n, n) affinity matrix with ones on the diagonal, from sparse (from, to) pairs."""
+    ind_from, ind_to = torch.as_tensor(ind_from), torch.as_tensor(ind_to)
+    values = affinity_sparse.reshape(-1).float().cpu()
+    ind_from = ind_from.repeat(ind_to.size(0)).view(-1)
+    ind_to = ind_to.reshape(-1)
+    diag = torch.arange(n_vertices, dtype=torch.long)
+    indices = torch.cat([torch.stack([ind_from, ind_to]), torch.stack([diag, diag]), torch.stack([ind_to, ind_from])],
+                        dim=1)
+    # Repeated pairs add up, as in the official sparse tensor's to_dense().
+    dense = torch.zeros(n_vertices, n_vertices).index_put_((indices[0], indices[1]),
+                                                           torch.cat([values, torch.ones(n_vertices), values]),
+                                                           accumulate=True)
+    return dense.to(affinity_sparse.device)
+
+
+def to_transition_matrix(affinity_dense: torch.Tensor, beta: float, times: int) -> torch.Tensor:
+    """Affinities raised to ``beta``, column-normalised, then squared ``times`` times."""
+    scaled = torch.pow(affinity_dense, beta)
+    trans = scaled / torch.sum(scaled, dim=0, keepdim=True)
+    for _ in range(times):
+        trans = torch.matmul(trans, trans)
+    return trans
+
+
+def propagate_to_edge(x: torch.Tensor, edge: torch.Tensor, radius: int = 5, beta: float = 10,
+                      exp_times: int = 8) -> torch.Tensor:
+    """IRN's dense random walk of ``x`` (C, H, W) within the boundary map ``edge`` (1, H, W): (C, 1, H, W).
+
+    The map is padded (right, left and bottom) with boundary so that every pixel has its full search window,
+    the (HW)^2 transition matrix is built and raised to 2^exp_times, and ``x * (1 - edge)`` is walked. It needs
+    (HW)^2 memory; the pipeline uses the sparse postprocess/random_walk.py:propagate_to_edge, equal to it.
+    """
+    height, width = x.shape[-2:]
+    padded_h, padded_w = height + radius, width + 2 * radius
+    path_index = PathIndex(radius=radius, default_size=(padded_h, padded_w))
+    edge_padded = F.pad(edge, (radius, radius, 0, radius), mode="constant", value=1.0)
+    sparse = edge_to_affinity(edge_padded[None], path_index.path_indices)
+    dense = affinity_sparse2dense(sparse, path_index.src_indices, path_index.dst_indices, padded_h * padded_w)
+    dense = dense.view(padded_h, padded_w, padded_h, padded_w)[:-radius, radius:-radius, :-radius, radius:-radius]
+    trans = to_transition_matrix(dense.reshape(height * width, height * width), beta=beta, times=exp_times)
+    start = x.view(-1, height, width) * (1 - edge)
+    return torch.matmul(start.view(-1, height * width), trans).view(-1, 1, height, width)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import defaultdict
 
@@ -59,3 +60,32 @@ class Timer:
     def __exit__(self, *exc) -> None:
         self.elapsed = time.time() - self.start
         print(f"{self.label} {self.elapsed:.1f}s", flush=True)
+
+
+class Logger:
+    """The official tee: everything printed goes to the terminal and to ``outfile`` (it replaces sys.stdout)."""
+
+    def __init__(self, outfile: str):
+        self.terminal = sys.stdout
+        self.log = open(outfile, "w")  # kept open for the life of the process, as the official one
+        sys.stdout = self
+
+    def write(self, message: str) -> None:
+        self.terminal.write(message)
+        self.log.write(message)
+
+    def flush(self) -> None:
+        self.terminal.flush()
+        self.log.flush()
+
+
+def to_one_hot(sparse_integers, maximum_val: int | None = None, dtype=bool):
+    """Integer labels (any shape) -> one-hot of shape (maximum_val, *shape)."""
+    import numpy as np
+
+    labels = np.asarray(sparse_integers)
+    n = int(np.max(labels)) + 1 if maximum_val is None else maximum_val
+    flat = labels.reshape(-1)
+    one_hot = np.zeros((n, flat.size), dtype)
+    one_hot[flat, np.arange(flat.size)] = 1
+    return one_hot.reshape((n,) + labels.shape)

@@ -3,7 +3,7 @@
 Every ``step/<name>.py`` lists the flags it reads, directly or through the engines it calls (each engine
 module lists its own in ``SETTINGS``). The driver hands a step a :class:`StepSettings` of exactly those, so
 reading an undeclared flag fails at once instead of hiding a dependency; benches and tests build the same
-object from the driver's defaults (``cli.settings.step_settings``) instead of faking a namespace.
+object from the driver's defaults (``cli.config.step_settings``) instead of faking a namespace.
 """
 from __future__ import annotations
 

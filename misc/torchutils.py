@@ -3,6 +3,7 @@ frozen stem, and autocast switched off around network heads. Devices, precision 
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 import torch
@@ -46,6 +47,32 @@ class PolyOptimizer(torch.optim.SGD):
         super().load_state_dict(state_dict)
         self.global_step, self.max_step = poly["global_step"], poly["max_step"]
         self._initial_lr = list(poly["initial_lr"])
+
+
+class SGDROptimizer(torch.optim.SGD):
+    """IRN's SGD with warm restarts: a cosine decay over ``steps_per_epoch * epoch_start`` steps, each restart
+    ``restart_mult`` times longer and its peak divided by the number of restarts so far plus one."""
+
+    def __init__(self, params, steps_per_epoch: int, lr: float = 0, weight_decay: float = 0, epoch_start: int = 1,
+                 restart_mult: int = 2):
+        super().__init__(params, lr, weight_decay=weight_decay)
+        self.global_step = self.local_step = self.total_restart = 0
+        self.max_step = steps_per_epoch * epoch_start
+        self.restart_mult = restart_mult
+        self._initial_lr = [group["lr"] for group in self.param_groups]
+
+    def step(self, closure=None):
+        if self.local_step >= self.max_step:
+            self.local_step = 0
+            self.max_step *= self.restart_mult
+            self.total_restart += 1
+        lr_mult = (1 + math.cos(math.pi * self.local_step / self.max_step)) / 2 / (self.total_restart + 1)
+        for group, lr0 in zip(self.param_groups, self._initial_lr):
+            group["lr"] = lr0 * lr_mult
+        loss = super().step(closure)
+        self.local_step += 1
+        self.global_step += 1
+        return loss
 
 
 def split_dataset(dataset: Dataset, n_splits: int) -> list[Subset]:

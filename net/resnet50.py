@@ -12,6 +12,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# The official module's table. Nothing here downloads: load_backbone reads a file or the torch hub cache.
+model_urls = {"resnet50": "https://download.pytorch.org/models/resnet50-19c8e357.pth"}
+
 # File names of the ImageNet ResNet-50 weights that IRN and torchvision publish.
 IMAGENET_FILES = ("resnet50-19c8e357.pth", "resnet50-0676ba61.pth")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 
 def resize_sum(outputs: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
@@ -30,3 +31,21 @@ def cam_prediction_inputs(cam_file: dict) -> tuple[np.ndarray, np.ndarray]:
         h, w = cams.shape[-2:]
         return np.zeros((h, w), np.float32), np.zeros((h, w), np.int64)
     return cams.max(0), keys[cams.argmax(0)]
+
+
+def amn_postprocess(strided: torch.Tensor, high_res: torch.Tensor, label: torch.Tensor, seed: np.ndarray):
+    """From scale-averaged logits to (keys, strided maps, full-size maps) of the foreground classes.
+
+    Softmax over all classes, keep background + the image's classes, then min-max normalise each
+    kept map where the seed (nearest-resized) is not background.
+    """
+    valid_cat = torch.nonzero(label)[:, 0].cpu()
+    keys = torch.cat([torch.zeros(1, dtype=torch.long), valid_cat + 1])
+    maps = []
+    for logit in (strided, high_res):
+        prob = F.softmax(logit, dim=0)[keys.to(logit.device)].cpu().numpy()
+        seed_here = np.asarray(Image.fromarray(seed).resize(prob.shape[:0:-1], Image.NEAREST))
+        not_bg = np.broadcast_to(seed_here != 0, prob.shape)
+        prob[not_bg] = min_max_normalize(prob)[not_bg]
+        maps.append(prob[1:])  # background row: only its foreground rows are used downstream
+    return valid_cat.numpy(), maps[0], maps[1]

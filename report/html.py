@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from dataset import registry
+from misc.experiment import run_folder
 from misc.fileio import atomic_open, cam_path, load_cam, load_png
 from misc.settings import declared
 
@@ -126,7 +127,7 @@ def page_data(args, spec, root, records: dict, names: list[str], instances: list
     palette = spec.palette()
     classes = ["background", *spec.class_names]
     rows = [image_row(args, spec, root, n, palette) for n in browser_names(records, names, args.report_images)]
-    folder = Path(getattr(args, "work_dir", None) or args.result_dir)
+    folder = run_folder(args.work_dir, args.result_dir)
     meta = Path(f"{args.seg_weights_name}.json")
     seg_iterations = json.loads(meta.read_text()).get("iterations") if meta.is_file() and "seg" in records else None
     seg_names = [w["name"] for w in records.get("seg", {}).get("worst_images", [])][:args.report_images]

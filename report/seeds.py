@@ -112,6 +112,11 @@ def summarize(runs: Sequence[tuple[str, Path, str | None]]) -> dict:
             "n_ok": len(good), "n_failed": len(table) - len(good)}
 
 
+def metric_name(stage: str, metric: str) -> str:
+    """A figure's name in the tables (the segmentation network has no threshold: its mIoU is before the CRF)."""
+    return "mIoU before CRF" if (stage, metric) == ("seg", "miou") else METRICS[metric]
+
+
 def _cell(metric: str, s: dict) -> str:
     scale = 100 if metric in PERCENT else 1
     digits = 1 if metric in PERCENT else 2
@@ -132,9 +137,9 @@ def markdown(summary: dict) -> str:
              "Figures in % (thresholds and band widths as they are); mean ± sample std [min, max].", "",
              "| stage | figure | mean ± std [min, max] |", "|---|---|---|"]
     for stage, metrics in summary["stages"].items():
-        lines += [f"| {STAGE_NAMES[stage]} | {METRICS[m]} | {_cell(m, s)} |" for m, s in metrics.items()]
+        lines += [f"| {STAGE_NAMES[stage]} | {metric_name(stage, m)} | {_cell(m, s)} |" for m, s in metrics.items()]
     lines += ["", "## Per run", "", "| run | status | " + " | ".join(
-        f"{STAGE_NAMES[s]} {METRICS[m]}" for s, ms in summary["stages"].items() for m in ms) + " |",
+        f"{STAGE_NAMES[s]} {metric_name(s, m)}" for s, ms in summary["stages"].items() for m in ms) + " |",
         "|---|---|" + "---|" * sum(len(ms) for ms in summary["stages"].values())]
     for run in summary["runs"]:
         cells = [_value(m, run["figures"].get(s, {}).get(m)) if run["status"] == "ok" else "-"

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
 
 from dataset import registry
 from engine import checkpoints, map_stages
@@ -26,30 +23,12 @@ def _forward(model, img, label):
     return model(img, label.unsqueeze(0).expand(img.size(0), label.numel()))
 
 
-def amn_postprocess(strided: torch.Tensor, high_res: torch.Tensor, label: torch.Tensor, seed: np.ndarray):
-    """From scale-averaged logits to (keys, strided maps, full-size maps) of the foreground classes.
-
-    Softmax over all classes, keep background + the image's classes, then min-max normalise each
-    kept map where the seed (nearest-resized) is not background.
-    """
-    valid_cat = torch.nonzero(label)[:, 0].cpu()
-    keys = torch.cat([torch.zeros(1, dtype=torch.long), valid_cat + 1])
-    maps = []
-    for logit in (strided, high_res):
-        prob = F.softmax(logit, dim=0)[keys.to(logit.device)].cpu().numpy()
-        seed_here = np.asarray(Image.fromarray(seed).resize(prob.shape[:0:-1], Image.NEAREST))
-        not_bg = np.broadcast_to(seed_here != 0, prob.shape)
-        prob[not_bg] = cam_maps.min_max_normalize(prob)[not_bg]
-        maps.append(prob[1:])  # background row: only its foreground rows are used downstream
-    return valid_cat.numpy(), maps[0], maps[1]
-
-
 def _postprocess(outputs, pack, args):
     size = pack["size"]
     strided = cam_maps.resize_sum(outputs, imutils.get_strided_size(size, 4)) / len(outputs)
     high_res = cam_maps.resize_sum(outputs, tuple(size))[:, :size[0], :size[1]] / len(outputs)
     seed = load_png(png_path(args.ir_label_out_dir, pack["name"]))
-    return amn_postprocess(strided, high_res, pack["label"], seed)
+    return cam_maps.amn_postprocess(strided, high_res, pack["label"], seed)
 
 
 def _upstream(args) -> dict:

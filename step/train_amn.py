@@ -13,6 +13,7 @@ from dataset.datasets import ClassificationDataset, SeedDataset
 from engine import checkpoints, devices, inference, losses, planner, precision, training
 from misc import evaluation, imutils
 from misc.settings import declared
+from step._training import train_run, training_record
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
 SETTINGS = declared(training.SETTINGS, checks.SETTINGS, (
@@ -70,8 +71,8 @@ def run(args) -> None:
     seeds = planner.upstream_digest(args.ir_label_out_dir, names, ".png", "cam_to_ir_label")
     val_names = eval_names(args)
     init = args.amn_backbone_weights or args.backbone_weights
-    record = checkpoints.training_record(args, RESULT_FLAGS, seeds=seeds, backbone=checkpoints.init_digest(init))
-    device = devices.training_device(args)
+    record = training_record(args, RESULT_FLAGS, seeds=seeds, backbone=checkpoints.init_digest(init))
+    device = devices.training_device(args.device, args.dist_timeout_min)
     model = checkpoints.build_network(args.amn_network, "Net", n_classes=spec.n_classes,
                                       dropout_at_inference=args.amn_dropout_at_inference)
     checkpoints.init_backbone(model, init)
@@ -86,11 +87,11 @@ def run(args) -> None:
         {"params": new_params, "lr": args.amn_new_lr, "weight_decay": args.amn_weight_decay},
     ])
     model.to(device)
-    precision.use_channels_last(model, args)
+    precision.use_channels_last(model, args.channels_last)
 
     def train_step(net, pack):
         with precision.autocast(device, args.amp):
-            logit = net(precision.batch_input(pack["img"], device, args), pack["label_cls"].to(device))
+            logit = net(precision.batch_input(pack["img"], device, args.channels_last), pack["label_cls"].to(device))
         label = losses.resize_labels(pack["label"], logit.shape[-2:]).to(device)
         target = losses.smoothed_target(label, logit.size(1), args.eps)
         loss = losses.balanced_soft_cross_entropy(logit.float(), label, target)
@@ -103,6 +104,7 @@ def run(args) -> None:
             return {"miou": miou}
         return None
 
-    training.train(model, optimizer, loader, training.Epochs(args.amn_num_epoches), args.amn_weights_name, args,
-                   device, "train_amn", train_step, record, hooks=[training.Validation(after_epoch)])
+    run = train_run(args, args.amn_weights_name, "train_amn", record, device)
+    training.train(model, optimizer, loader, training.Epochs(args.amn_num_epoches), run, train_step,
+                   hooks=[training.Validation(after_epoch)])
     checkpoints.save_final(args.amn_weights_name, model)

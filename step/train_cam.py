@@ -10,6 +10,7 @@ from dataset.datasets import ClassificationDataset
 from engine import checkpoints, devices, precision, training
 from misc import pyutils
 from misc.settings import declared
+from step._training import train_run, training_record
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
 SETTINGS = declared(training.SETTINGS, checks.SETTINGS, (
@@ -39,8 +40,8 @@ def validate(model, data_loader, device) -> float:
 def run(args) -> None:
     spec, root, names = checks.check_inputs(args, "train_list")
     _, _, val_names = checks.check_inputs(args, "val_list")
-    record = checkpoints.training_record(args, RESULT_FLAGS, backbone=checkpoints.init_digest(args.backbone_weights))
-    device = devices.training_device(args)
+    record = training_record(args, RESULT_FLAGS, backbone=checkpoints.init_digest(args.backbone_weights))
+    device = devices.training_device(args.device, args.dist_timeout_min)
     model = checkpoints.build_network(args.cam_network, "Net", n_classes=spec.n_classes)
     checkpoints.init_backbone(model, args.backbone_weights)
     train_dataset = ClassificationDataset(
@@ -55,15 +56,15 @@ def run(args) -> None:
     optimizer = training.poly_optimizer(model.trainable_parameters(), args.cam_learning_rate, args.cam_weight_decay,
                                         max_step)
     model.to(device)
-    precision.use_channels_last(model, args)
+    precision.use_channels_last(model, args.channels_last)
 
     def train_step(net, pack):
         with precision.autocast(device, args.amp):
-            x = net(precision.batch_input(pack["img"], device, args))
+            x = net(precision.batch_input(pack["img"], device, args.channels_last))
         loss = F.multilabel_soft_margin_loss(x.float(), pack["label"].to(device))
         return loss, {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
 
     validation = training.Validation(lambda ep: {"loss": validate(model, val_loader, device)})
-    training.train(model, optimizer, loader, training.Epochs(args.cam_num_epoches), args.cam_weights_name, args,
-                   device, "train_cam", train_step, record, hooks=[validation])
+    run = train_run(args, args.cam_weights_name, "train_cam", record, device)
+    training.train(model, optimizer, loader, training.Epochs(args.cam_num_epoches), run, train_step, hooks=[validation])
     checkpoints.save_final(args.cam_weights_name, model)

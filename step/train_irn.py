@@ -7,9 +7,10 @@ from tqdm import tqdm
 
 from dataset import checks
 from dataset.datasets import AffinityDataset, ImageDataset
-from engine import checkpoints, devices, inference, planner, precision, training
+from engine import checkpoints, devices, inference, losses, planner, precision, training
 from misc import distributed, indexing
 from misc.settings import declared
+from step._training import train_run, training_record
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
 SETTINGS = declared(training.SETTINGS, checks.SETTINGS, (
@@ -20,23 +21,6 @@ SETTINGS = declared(training.SETTINGS, checks.SETTINGS, (
 
 RESULT_FLAGS = ("dataset", "train_list", "cls_labels", "irn_network", "irn_crop_size", "irn_batch_size",
                 "irn_num_epoches", "irn_learning_rate", "irn_weight_decay", "irn_rescale", "irn_seeds", "seed", "amp")
-
-
-def irn_losses(model_out, pack, device) -> tuple[torch.Tensor, dict[str, float]]:
-    """The official weighting: (pos + neg affinity)/2 + (fg + bg displacement)/2."""
-    pos_aff_loss, neg_aff_loss, dp_fg_loss, dp_bg_loss = model_out
-    bg_pos, fg_pos, neg = (pack[k].to(device, non_blocking=True).float()
-                           for k in ("aff_bg_pos_label", "aff_fg_pos_label", "aff_neg_label"))
-    # Label counts of the global batch under DDP, so the averaged gradients equal one process's.
-    n_bg, n_fg, n_neg = distributed.global_sum(torch.stack([bg_pos.sum(), fg_pos.sum(), neg.sum()]))
-    bg_pos_aff = torch.sum(bg_pos * pos_aff_loss) / (n_bg + 1e-5)
-    fg_pos_aff = torch.sum(fg_pos * pos_aff_loss) / (n_fg + 1e-5)
-    pos_aff = bg_pos_aff / 2 + fg_pos_aff / 2
-    neg_aff = torch.sum(neg * neg_aff_loss) / (n_neg + 1e-5)
-    dp_fg = torch.sum(dp_fg_loss * fg_pos.unsqueeze(1)) / (2 * n_fg + 1e-5)
-    dp_bg = torch.sum(dp_bg_loss * bg_pos.unsqueeze(1)) / (2 * n_bg + 1e-5)
-    total = ((pos_aff + neg_aff) / 2 + (dp_fg + dp_bg) / 2) * distributed.gradient_scale()
-    return total, {"pos": pos_aff.item(), "neg": neg_aff.item(), "dp_fg": dp_fg.item(), "dp_bg": dp_bg.item()}
 
 
 def estimate_mean_shift(model, args, device, names, root, spec) -> torch.Tensor:
@@ -61,8 +45,8 @@ def run(args) -> None:
     seeds = planner.upstream_digest(label_dir, names, ".png", producer)
     _, _, infer_names = checks.check_inputs(args, "infer_list")
     init = args.irn_backbone_weights or args.backbone_weights
-    record = checkpoints.training_record(args, RESULT_FLAGS, seeds=seeds, backbone=checkpoints.init_digest(init))
-    device = devices.training_device(args)
+    record = training_record(args, RESULT_FLAGS, seeds=seeds, backbone=checkpoints.init_digest(init))
+    device = devices.training_device(args.device, args.dist_timeout_min)
     path_index = indexing.PathIndex(radius=10, default_size=(args.irn_crop_size // 4, args.irn_crop_size // 4))
     model = checkpoints.build_network(args.irn_network, "AffinityDisplacementLoss", path_index=path_index)
     checkpoints.init_backbone(model, init)
@@ -75,16 +59,16 @@ def run(args) -> None:
     optimizer = training.poly_optimizer(model.trainable_parameters(), args.irn_learning_rate, args.irn_weight_decay,
                                         max_step)
     model.to(device)
-    precision.use_channels_last(model, args)
+    precision.use_channels_last(model, args.channels_last)
     print(f"train_irn: seeds from {label_dir}")
 
     def train_step(net, pack):
         with precision.autocast(device, args.amp):
-            out = net(precision.batch_input(pack["img"], device, args), True)
-        return irn_losses([o.float() for o in out], pack, device)
+            out = net(precision.batch_input(pack["img"], device, args.channels_last), True)
+        return losses.irn_losses([o.float() for o in out], pack, device)
 
-    training.train(model, optimizer, loader, training.Epochs(args.irn_num_epoches), args.irn_weights_name, args,
-                   device, "train_irn", train_step, record)
+    run = train_run(args, args.irn_weights_name, "train_irn", record, device)
+    training.train(model, optimizer, loader, training.Epochs(args.irn_num_epoches), run, train_step)
     if distributed.is_main():
         model.mean_shift.running_mean = estimate_mean_shift(model, args, device, infer_names, root, spec).to(device)
     checkpoints.save_final(args.irn_weights_name, model)

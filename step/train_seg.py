@@ -13,6 +13,7 @@ from misc import distributed
 from misc.errors import PipelineError
 from misc.settings import declared
 from net import deeplab_v2
+from step._training import train_run, training_record
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
 SETTINGS = declared(training.SETTINGS, checks.SETTINGS, (
@@ -79,29 +80,29 @@ def run(args) -> None:
         raise PipelineError(f"--seg_init_weights: {err}") from err
     norm = input_norm_for(kind, args.seg_input_norm)
     print(f"train_seg: init {described}; input normalisation {norm}")
-    record = checkpoints.training_record(args, RESULT_FLAGS, labels=labels, init=checkpoints.init_digest(str(init)),
+    record = training_record(args, RESULT_FLAGS, labels=labels, init=checkpoints.init_digest(str(init)),
                                          input_norm=norm)
-    device = devices.training_device(args)
+    device = devices.training_device(args.device, args.dist_timeout_min)
     dataset = PseudoMaskDataset(names, args.sem_seg_out_dir, root, args.seg_crop_size, args.seg_scales, norm,
                                 flip=True, spec=spec)
     loader = training.train_loader(dataset, args.seg_batch_size // args.seg_iter_size, args.num_workers, device,
                                    args.seed)
     optimizer = seg_optimizer(model, args)
     model.to(device)
-    precision.use_channels_last(model, args)
+    precision.use_channels_last(model, args.channels_last)
     frozen_bn = model.base.freeze_bn
 
     def train_step(net, pack):
         frozen_bn()  # the engine's train() turned BatchNorm back on
         with precision.autocast(device, args.amp):
-            outputs = net(precision.batch_input(pack["img"], device, args))
+            outputs = net(precision.batch_input(pack["img"], device, args.channels_last))
         loss = losses.msc_loss([o.float() for o in outputs], pack["label"], args.seg_loss)
         return loss, {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
 
     schedule = training.Iterations(args.seg_iter_max, args.seg_iter_size, args.seg_save_interval)
     lr = training.LearningRate(lambda it: set_learning_rate(optimizer, it, args))
-    training.train(model, optimizer, loader, schedule, args.seg_weights_name, args, device, "train_seg", train_step,
-                   record, hooks=[lr])
+    run = train_run(args, args.seg_weights_name, "train_seg", record, device)
+    training.train(model, optimizer, loader, schedule, run, train_step, hooks=[lr])
     checkpoints.save_final(args.seg_weights_name, model)
     distributed.save_on_master(checkpoints.write_seg_meta, args.seg_weights_name, {
         "network": "deeplabv2_msc", "depth": args.seg_depth, "n_classes": spec.n_classes + 1, "input_norm": norm,

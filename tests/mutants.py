@@ -59,7 +59,7 @@ MUTANTS = [
            '{"params": backbone_params, "lr": args.amn_new_lr', "AMN's backbone trained at the new layers' rate"),
     Mutant("irn_mean_shift", "IRN", "net/resnet50_irn.py", "return input - self.running_mean.view(1, 2, 1, 1)",
            "return input", "the displacement mean never subtracted at inference"),
-    Mutant("irn_loss_weighting", "IRN", "step/train_irn.py", "total = ((pos_aff + neg_aff) / 2 + (dp_fg + dp_bg) / 2)",
+    Mutant("irn_loss_weighting", "IRN", "engine/losses.py", "total = ((pos_aff + neg_aff) / 2 + (dp_fg + dp_bg) / 2)",
            "total = ((pos_aff + neg_aff) / 2 + (dp_fg + dp_bg))", "IRN's displacement terms weighted 2x"),
     Mutant("walk_edge_product", "walk", "postprocess/random_walk.py",
            "return random_walk(x.reshape(-1, height, width) * (1 - edge),",

@@ -137,7 +137,6 @@ def _amn_loss():
 def _irn_loss():
     from misc import indexing
     from net import resnet50_irn
-    from step import train_irn
     torch.manual_seed(1)
     path_index = indexing.PathIndex(radius=10, default_size=(24, 24))
     net = resnet50_irn.AffinityDisplacementLoss(path_index).train()
@@ -146,7 +145,7 @@ def _irn_loss():
     n_pairs = len(path_index.dst_indices), len(path_index.src_indices)
     pack = {k: (torch.rand((2,) + n_pairs, generator=g) < 0.3).to(torch.uint8)
             for k in ("aff_bg_pos_label", "aff_fg_pos_label", "aff_neg_label")}
-    return lambda: train_irn.irn_losses(net(img, True), pack, "cpu")[0]
+    return lambda: losses.irn_losses(net(img, True), pack, "cpu")[0]
 
 
 def _seg_loss():

@@ -34,8 +34,10 @@ def test_imports_run_down_the_layers(path):
     assert not upward, f"{path.relative_to(REPO)} imports {upward} from a layer above it"
 
 
-@pytest.mark.parametrize("path", sorted(p for p in (REPO / "step").glob("*.py") if p.name != "__init__.py"),
+@pytest.mark.parametrize("path", sorted(p for p in (REPO / "step").glob("*.py") if not p.name.startswith("_")),
                          ids=lambda p: p.name)
 def test_no_step_imports_another(path):
-    siblings = sorted(m for m in imported(path) if m.startswith("step.") and m not in ("step.STEPS", "step.STAGES"))
+    # step/_training.py is not a step: it reads the flags a training step hands the engine (the edge).
+    siblings = sorted(m for m in imported(path) if m.startswith("step.")
+                      and m not in ("step.STEPS", "step.STAGES") and not m.startswith("step._"))
     assert not siblings, f"{path.name} imports {siblings}; shared logic belongs in engine/ or postprocess/"

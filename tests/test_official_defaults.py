@@ -70,13 +70,13 @@ ROOTS = {"voc12": ["--voc12_root", "v"], "coco14": ["--dataset", "coco14", "--co
 @pytest.mark.parametrize("dataset", ["voc12", "coco14"])
 @pytest.mark.parametrize("flag,official,source", SHARED, ids=[s[0] for s in SHARED])
 def test_shared_default_is_the_official_one(dataset, flag, official, source):
-    value = getattr(run_sample.configure(ROOTS[dataset]), flag)
+    value = getattr(run_sample.resolve(ROOTS[dataset])[0], flag)
     assert (tuple(value) if isinstance(value, (list, tuple)) else value) == official, source
 
 
 @pytest.mark.parametrize("dataset,flag,official,source", PER_DATASET, ids=[f"{d}-{f}" for d, f, _, _ in PER_DATASET])
 def test_dataset_default_is_the_official_one(dataset, flag, official, source):
-    assert getattr(run_sample.configure(ROOTS[dataset]), flag) == official, source
+    assert getattr(run_sample.resolve(ROOTS[dataset])[0], flag) == official, source
 
 
 @pytest.mark.parametrize("dataset,kind,official,source", [
@@ -86,7 +86,7 @@ def test_dataset_default_is_the_official_one(dataset, flag, official, source):
     ("coco14", "amn", (0.45, 0.15), "COCO run_sample_coco.py 0.45 / 0.15"),
 ])
 def test_seed_thresholds_are_the_official_ones(dataset, kind, official, source):
-    args = run_sample.configure(ROOTS[dataset])
+    args = run_sample.resolve(ROOTS[dataset])[0]
     assert registry.seed_thresholds(args, kind) == official, source
 
 

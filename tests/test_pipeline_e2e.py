@@ -190,7 +190,7 @@ def test_coco_pipeline_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_folder_pipeline_end_to_end_without_masks(toy, tmp_path, capsys):
-    from voc12 import folder
+    from dataset import folder
     from voc12.dataloader import CAT_LIST, load_cls_labels
 
     labels = load_cls_labels(toy.meta / "cls_labels.npy")
@@ -252,7 +252,7 @@ def _own_folder(toy, tmp_path):
 
 @pytest.mark.slow
 def test_own_images_with_any_name_and_form_run_every_step(toy, tmp_path):
-    from voc12 import folder
+    from dataset import folder
     from voc12.dataloader import CAT_LIST
 
     images, masks, csv, ids = _own_folder(toy, tmp_path)

@@ -24,7 +24,7 @@ def _no_toy(monkeypatch):
 
 def test_demo_honours_the_flags_a_user_gives(monkeypatch):
     _no_toy(monkeypatch)
-    args = run_sample.configure(["--demo", "--cam_num_epoches", "2", "--device", "cpu"])
+    args = run_sample.resolve(["--demo", "--cam_num_epoches", "2", "--device", "cpu"])[0]
     assert args.cam_num_epoches == 2 and args.amn_num_epoches == demo.PRESET["amn_num_epoches"]
     assert args.voc12_root == str(demo.DATA_ROOT) and args.make_sem_seg_pass
 
@@ -32,15 +32,15 @@ def test_demo_honours_the_flags_a_user_gives(monkeypatch):
 def test_demo_refuses_flags_that_point_away_from_the_toy_data(monkeypatch):
     _no_toy(monkeypatch)
     with pytest.raises(SystemExit, match="drop --train_list, --voc12_root"):
-        run_sample.configure(["--demo", "--voc12_root", "x", "--train_list", "y"])
+        run_sample.resolve(["--demo", "--voc12_root", "x", "--train_list", "y"])[0]
 
 
 def test_coco_defaults_are_the_official_ones_unless_given():
-    args = run_sample.configure(["--dataset", "coco14", "--coco14_root", "c", "--sem_seg_bg_thres", "0.3"])
+    args = run_sample.resolve(["--dataset", "coco14", "--coco14_root", "c", "--sem_seg_bg_thres", "0.3"])[0]
     assert args.cam_weights_name == "sess/res50_cam_coco.pth" and args.irn_weights_name == "sess/res50_irn_coco.pth"
     assert args.amn_cam_out_dir == "result/amn_cam_coco" and args.train_list == "coco14/train14.txt"
     assert args.sem_seg_bg_thres == 0.3
-    assert run_sample.configure(["--dataset", "coco14", "--coco14_root", "c"]).sem_seg_bg_thres == 0.22
+    assert run_sample.resolve(["--dataset", "coco14", "--coco14_root", "c"])[0].sem_seg_bg_thres == 0.22
 
 
 def test_run_sample_coco_is_the_coco_driver(monkeypatch):
@@ -64,7 +64,7 @@ def test_seed_threshold_defaults_per_step_and_dataset(dataset, kind, expected):
 
 def test_a_root_is_required():
     with pytest.raises(SystemExit):
-        run_sample.configure(["--dataset", "coco14"])
+        run_sample.resolve(["--dataset", "coco14"])[0]
 
 
 def test_a_step_run_alone_draws_what_it_draws_after_the_others(monkeypatch):
@@ -90,13 +90,13 @@ def test_a_step_run_alone_draws_what_it_draws_after_the_others(monkeypatch):
 
 
 def test_work_dir_holds_every_output_unless_a_path_is_given(tmp_path):
-    args = run_sample.configure(["--voc12_root", "v", "--work_dir", str(tmp_path / "exp"),
-                                 "--amn_cam_out_dir", "elsewhere/amn"])
+    args = run_sample.resolve(["--voc12_root", "v", "--work_dir", str(tmp_path / "exp"),
+                                 "--amn_cam_out_dir", "elsewhere/amn"])[0]
     exp = tmp_path / "exp"
     assert args.cam_weights_name == str(exp / "res50_cam.pth") and args.cam_out_dir == str(exp / "cam")
     assert args.result_dir == str(exp) and args.log_name == str(exp / "run")
     assert args.seg_weights_name == str(exp / "deeplabv2_resnet101_msc.pth") and args.amn_cam_out_dir == "elsewhere/amn"
-    official = run_sample.configure(["--voc12_root", "v"])
+    official = run_sample.resolve(["--voc12_root", "v"])[0]
     assert official.cam_weights_name == "sess/res50_cam.pth" and official.cam_out_dir == "result/cam"
 
 
@@ -118,9 +118,9 @@ def test_shipped_configs_load(monkeypatch):
     _no_toy(monkeypatch)
     for name, root in (("voc12", ["--voc12_root", "v"]), ("coco14", ["--coco14_root", "c"]),
                        ("folder", ["--folder_root", "f"]), ("demo", [])):
-        args = run_sample.configure(["--config", f"configs/{name}.yaml", *root])
+        args = run_sample.resolve(["--config", f"configs/{name}.yaml", *root])[0]
         assert args.dataset == ("voc12" if name == "demo" else name)
-    assert run_sample.configure(["--config", "configs/demo.yaml"]).cam_weights_name == "result/demo/res50_cam.pth"
+    assert run_sample.resolve(["--config", "configs/demo.yaml"])[0].cam_weights_name == "result/demo/res50_cam.pth"
 
 
 def test_print_config_shows_origins_and_writes_nothing(tmp_path, capsys, monkeypatch):
@@ -134,16 +134,16 @@ def test_print_config_shows_origins_and_writes_nothing(tmp_path, capsys, monkeyp
 
 
 def test_steps_start_stop_and_bare_booleans():
-    args = run_sample.configure(["--voc12_root", "v", "--steps", "amn,make_sem_seg", "--amp", "--no_seg_crf"])
+    args = run_sample.resolve(["--voc12_root", "v", "--steps", "amn,make_sem_seg", "--amp", "--no_seg_crf"])[0]
     on = {flag[:-5] for flag, _ in run_sample.STEPS if getattr(args, flag)}
     assert on == {"train_amn", "make_amn_cam", "eval_amn_cam", "amn_cam_to_ir_label", "make_sem_seg"}
     assert args.amp is True and args.seg_crf is False
-    assert run_sample.configure(["--voc12_root", "v", "--no-amn_eval_every_epoch"]).amn_eval_every_epoch is False
-    args = run_sample.configure(["--voc12_root", "v", "--start", "masks", "--stop", "seg"])
+    assert run_sample.resolve(["--voc12_root", "v", "--no-amn_eval_every_epoch"])[0].amn_eval_every_epoch is False
+    args = run_sample.resolve(["--voc12_root", "v", "--start", "masks", "--stop", "seg"])[0]
     assert {f[:-5] for f, _ in run_sample.STEPS if getattr(args, f)} == {"make_sem_seg", "eval_sem_seg", "train_seg",
                                                                          "make_seg", "eval_seg"}
     with pytest.raises(run_sample.PipelineError, match="neither a stage"):
-        run_sample.configure(["--voc12_root", "v", "--steps", "cams"])
+        run_sample.resolve(["--voc12_root", "v", "--steps", "cams"])[0]
 
 
 def test_help_shows_dataset_defaults():

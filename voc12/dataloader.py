@@ -6,6 +6,8 @@ IRN's names and VOC's defaults (``voc12_root``, ``voc12/cls_labels.npy``). The h
 """
 from __future__ import annotations
 
+import numpy as np
+
 from dataset import datasets as _datasets
 from dataset.spec import (  # noqa: F401
     CLS_LABEL_DTYPE,
@@ -43,3 +45,53 @@ VOC12ClassificationDataset = _official(_datasets.ClassificationDataset, "VOC12Cl
 VOC12ClassificationDatasetMSF = _official(_datasets.ClassificationDatasetMSF, "VOC12ClassificationDatasetMSF")
 VOC12SegmentationDataset = _official(_datasets.SeedDataset, "VOC12SegmentationDataset")
 VOC12AffinityDataset = _official(_datasets.AffinityDataset, "VOC12AffinityDataset")
+
+
+# The official module's helpers, by their official names. ------------------------------------------------------
+
+IMG_FOLDER_NAME = "JPEGImages"
+ANNOT_FOLDER_NAME = "Annotations"
+# The official module loads voc12/cls_labels.npy (a pickle) at import; here ``cls_labels_dict`` is read on first
+# use, from our pickle-free file of the same name (python -m voc12.prepare writes it), keyed by string IDs.
+OFFICIAL_CLS_LABELS = "voc12/cls_labels.npy"
+
+
+def __getattr__(name: str):
+    if name == "cls_labels_dict":
+        return load_cls_labels(OFFICIAL_CLS_LABELS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def decode_int_filename(int_filename) -> str:
+    """2007000032 -> '2007_000032' (the official lists are read as integers)."""
+    s = str(int(int_filename))
+    return s[:4] + "_" + s[4:]
+
+
+def _name(img_name) -> str:
+    return img_name if isinstance(img_name, str) else decode_int_filename(img_name)
+
+
+def load_image_label_from_xml(img_name, voc12_root) -> np.ndarray:
+    """The 20-dim multi-hot label of one image from its Annotations/*.xml."""
+    from pathlib import Path
+
+    from voc12.prepare import image_label_from_xml
+
+    return image_label_from_xml(Path(voc12_root) / ANNOT_FOLDER_NAME / f"{_name(img_name)}.xml")
+
+
+def load_image_label_list_from_xml(img_name_list, voc12_root) -> list:
+    return [load_image_label_from_xml(n, voc12_root) for n in img_name_list]
+
+
+def load_image_label_list_from_npy(img_name_list) -> np.ndarray:
+    """The labels of ``img_name_list`` (string IDs or the official integers) from ``cls_labels_dict``."""
+    labels = load_cls_labels(OFFICIAL_CLS_LABELS)
+    return np.array([labels[_name(n)] for n in img_name_list])
+
+
+def get_img_path(img_name, voc12_root) -> str:
+    import os
+
+    return os.path.join(voc12_root, IMG_FOLDER_NAME, _name(img_name) + ".jpg")

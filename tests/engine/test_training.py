@@ -1,5 +1,4 @@
 """The training engine: seeded global batches, per-sample augmentation seeds, DDP equal to one process."""
-import argparse
 import random
 
 import numpy as np
@@ -225,8 +224,9 @@ class _Points(torch.utils.data.Dataset):
         return {"img": torch.tensor([float(i)])}
 
 
-def _loop_args(tmp_path):
-    return argparse.Namespace(overwrite=False, log_every=1, tensorboard=False, work_dir=str(tmp_path), result_dir=None)
+def _run(tmp_path, desc: str = "t") -> training.TrainRun:
+    return training.TrainRun(weights_name=str(tmp_path / "w.pth"), desc=desc, record={}, device=torch.device("cpu"),
+                             overwrite=False, run_dir=str(tmp_path), log_every=1, tensorboard=False, saved_flags={})
 
 
 def _square_step(net, pack):
@@ -240,8 +240,8 @@ def test_an_iteration_of_accumulated_batches_is_one_step_on_their_mean(tmp_path)
     start = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     loader = training.train_loader(_Points(), 2, 0, torch.device("cpu"), seed=3)
-    training.train(model, optimizer, loader, training.Iterations(iter_max=1, iter_size=2), str(tmp_path / "w.pth"),
-                   _loop_args(tmp_path), torch.device("cpu"), "t", _square_step, {})
+    training.train(model, optimizer, loader, training.Iterations(iter_max=1, iter_size=2), _run(tmp_path),
+                   _square_step)
     loader.batch_sampler.set_epoch(0)
     first, second = list(loader)[:2]
     ref = torch.nn.Linear(1, 1)
@@ -257,7 +257,7 @@ def test_an_iteration_of_accumulated_batches_is_one_step_on_their_mean(tmp_path)
 def _recorded_saves(monkeypatch) -> list:
     """(count, unit) of every resumable checkpoint the loop saves, instead of saving it."""
     saved = []
-    monkeypatch.setattr(checkpoints, "save_resume", lambda name, model, opt, count, args, record, unit: saved.append(
+    monkeypatch.setattr(checkpoints, "save_resume", lambda name, model, opt, count, flags, record, unit: saved.append(
         (count, unit)))
     return saved
 
@@ -284,9 +284,8 @@ def test_hooks_see_steps_and_epochs_in_order_and_validation_reaches_the_metrics(
     loader = training.train_loader(_Points(), 4, 0, torch.device("cpu"))
     calls = _Calls()
     scores = training.Validation(lambda epoch: {"miou": 0.5 + epoch})
-    training.train(model, torch.optim.SGD(model.parameters(), lr=0.01), loader, training.Epochs(2),
-                   str(tmp_path / "w.pth"), _loop_args(tmp_path), torch.device("cpu"), "t", _square_step, {},
-                   hooks=[calls, scores])
+    training.train(model, torch.optim.SGD(model.parameters(), lr=0.01), loader, training.Epochs(2), _run(tmp_path),
+                   _square_step, hooks=[calls, scores])
     assert calls.calls == [("before", 1, 1), ("after", 1, 1), ("before", 2, 1), ("after", 2, 1), ("epoch", 2, 1),
                            ("before", 3, 2), ("after", 3, 2), ("before", 4, 2), ("after", 4, 2), ("epoch", 4, 2)]
     assert saved == [(1, "epoch"), (2, "epoch")]
@@ -300,6 +299,6 @@ def test_iterations_save_every_n_steps_but_not_after_the_last(tmp_path, monkeypa
     loader = training.train_loader(_Points(), 2, 0, torch.device("cpu"))
     lrs = []
     training.train(model, torch.optim.SGD(model.parameters(), lr=0.01), loader,
-                   training.Iterations(iter_max=6, save_every=2), str(tmp_path / "w.pth"), _loop_args(tmp_path),
-                   torch.device("cpu"), "t", _square_step, {}, hooks=[training.LearningRate(lrs.append)])
+                   training.Iterations(iter_max=6, save_every=2), _run(tmp_path), _square_step,
+                   hooks=[training.LearningRate(lrs.append)])
     assert lrs == [1, 2, 3, 4, 5, 6] and saved == [(2, "iteration"), (4, "iteration")]

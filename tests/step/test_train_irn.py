@@ -3,6 +3,7 @@ import torch
 
 from cli.config import step_settings
 from dataset.spec import load_img_name_list
+from engine import losses
 from step import train_irn
 
 
@@ -15,7 +16,7 @@ def test_irn_losses_follow_the_official_weighting():
     dp_fg = torch.full((1, 2, 4), 0.5)
     dp_bg = torch.full((1, 2, 4), 2.0)
     pack = {"aff_bg_pos_label": bg, "aff_fg_pos_label": fg, "aff_neg_label": neg}
-    total, shown = train_irn.irn_losses((pos_aff, neg_aff, dp_fg, dp_bg), pack, "cpu")
+    total, shown = losses.irn_losses((pos_aff, neg_aff, dp_fg, dp_bg), pack, "cpu")
     e = 1e-5
     pos = (6 / (2 + e)) / 2 + (2 / (1 + e)) / 2
     negative = 4 / (1 + e)
