@@ -107,7 +107,7 @@ def bench_make_maps(b: Bench) -> None:
 
     def run_cam():
         with torch.inference_mode(), b.autocast():
-            make_cam._postprocess([cam_net(x) for x in packs], {"size": (h, w), "label": label}, None)
+            make_cam._postprocess([cam_net(x) for x in packs], {"size": (h, w), "label": label})
 
     def run_amn():
         with torch.inference_mode(), b.autocast():

@@ -6,7 +6,7 @@ output carries the digest of the record that made it (``engine.planner``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +18,7 @@ from tqdm import tqdm
 from dataset import checks
 from dataset.checks import check_inputs, eval_targets
 from dataset.datasets import ClassificationDatasetMSF
+from dataset.spec import ImageSource
 from engine import devices, inference, precision, seeding
 from engine.planner import plan_outputs, upstream_digest
 from misc import evaluation
@@ -34,28 +35,37 @@ EVAL_SETTINGS = declared(checks.SETTINGS, ("sweep_thresholds", "result_dir"))
 SEED_SETTINGS = declared(checks.SETTINGS, ("train_list", "overwrite", "num_workers"))
 
 
-def no_upstream(args) -> dict:
-    return {}
-
-
-def no_params(args) -> dict:
-    return {}
-
-
 @dataclass(frozen=True)
 class MapMaker:
-    """How one network turns a multi-scale pack into (keys, strided maps, full-size maps).
+    """How one network turns a multi-scale pack into (keys, strided maps, full-size maps), and what else its
+    output depends on.
 
-    ``upstream(args)`` names the folders it reads besides the images, as
-    ``{folder: (suffix, producing step)}``; ``params(args)`` the settings besides
-    the scales that change its output. Every field is a module-level function, so a maker
-    travels to spawned inference workers (one per GPU, or per listed --device).
+    ``forward(model, img, label)`` runs the network on one scale; ``postprocess(outputs, pack)`` merges the
+    scales (a module-level function or a partial of one, so it travels to spawned workers). ``upstream`` names
+    the folders it reads besides the images, ``{folder: (suffix, producing step)}``; ``params`` the settings
+    besides the scales that change its output. The step builds it from its flags.
     """
 
     forward: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-    postprocess: Callable[[list[torch.Tensor], dict, "object"], tuple[np.ndarray, np.ndarray, np.ndarray]]
-    upstream: Callable[["object"], dict] = no_upstream
-    params: Callable[["object"], dict] = no_params
+    postprocess: Callable[[list[torch.Tensor], dict], tuple[np.ndarray, np.ndarray, np.ndarray]]
+    upstream: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MapJob:
+    """What each inference worker of a make step receives: the model factory, the maker, where and under which
+    record the maps go, and the run settings it needs (no flags namespace)."""
+
+    build_model: Callable[[], torch.nn.Module]
+    maker: MapMaker
+    out_dir: str
+    step: str
+    digest: str
+    loader_workers: int
+    seed: int
+    amp: bool
+    channels_last: bool
 
 
 def run_make(args, maker: MapMaker, out_dir: str, step: str, checkpoint: Path,
@@ -67,9 +77,9 @@ def run_make(args, maker: MapMaker, out_dir: str, step: str, checkpoint: Path,
     from misc.provenance import file_digest
 
     spec, root, names = check_inputs(args, "train_list")
-    upstream = {str(d): upstream_digest(d, names, sfx, prod) for d, (sfx, prod) in maker.upstream(args).items()}
+    upstream = {str(d): upstream_digest(d, names, sfx, prod) for d, (sfx, prod) in maker.upstream.items()}
     record = {"step": step, "dataset": spec.name, "classes": spec.n_classes, "checkpoint": file_digest(checkpoint),
-              "scales": list(args.cam_scales), **maker.params(args), "upstream": upstream}
+              "scales": list(args.cam_scales), **maker.params, "upstream": upstream}
     folder, todo = plan_outputs(step, out_dir, names, ".npz", record, args.overwrite)
     todo = devices.rank_share(todo)
     if not todo:
@@ -77,24 +87,25 @@ def run_make(args, maker: MapMaker, out_dir: str, step: str, checkpoint: Path,
     dataset = ClassificationDatasetMSF([names[i] for i in todo], root=root,
                                        scales=args.cam_scales, cls_labels=args.cls_labels, spec=spec)
     inference_devices = devices.parse_devices(args.device)
-    inference.run_on_devices(_make_work, dataset, inference_devices, inference.WorkerSetup.from_args(args), build_model,
-                             maker, args, out_dir, step, len(inference_devices), folder.digest)
+    job = MapJob(build_model, maker, out_dir, step, folder.digest,
+                 inference.worker_count(args.num_workers, len(inference_devices)), args.seed, args.amp,
+                 args.channels_last)
+    inference.run_on_devices(_make_work, dataset, inference_devices, inference.WorkerSetup.from_args(args), job)
 
 
-def _make_work(process_id, device, shard, build_model, maker: MapMaker, args, out_dir, step, n_devices,
-               digest) -> None:
+def _make_work(process_id: int, device: torch.device, shard, job: MapJob) -> None:
     loader = DataLoader(shard, shuffle=False, collate_fn=inference.first_item, worker_init_fn=inference.init_worker,
-                        num_workers=inference.worker_count(args.num_workers, n_devices))
-    model = build_model().eval().to(device)
-    precision.use_channels_last(model, args.channels_last)
-    with torch.inference_mode(), precision.autocast(device, args.amp):
-        for pack in tqdm(loader, desc=f"{step}[{process_id}]", position=process_id, dynamic_ncols=True):
-            torch.manual_seed(seeding.image_seed(args.seed, pack["name"]))  # random layers: same on any device
+                        num_workers=job.loader_workers)
+    model = job.build_model().eval().to(device)
+    precision.use_channels_last(model, job.channels_last)
+    with torch.inference_mode(), precision.autocast(device, job.amp):
+        for pack in tqdm(loader, desc=f"{job.step}[{process_id}]", position=process_id, dynamic_ncols=True):
+            torch.manual_seed(seeding.image_seed(job.seed, pack["name"]))  # random layers: same on any device
             label = pack["label"].to(device)
-            inputs = [precision.batch_input(torch.from_numpy(img), device, args.channels_last) for img in pack["img"]]
-            outputs = [maker.forward(model, x, label).float() for x in inputs]
-            keys, cam, high_res = maker.postprocess(outputs, pack, args)
-            save_cam(cam_path(out_dir, pack["name"]), keys, cam, high_res, record=digest)
+            inputs = [precision.batch_input(torch.from_numpy(img), device, job.channels_last) for img in pack["img"]]
+            outputs = [job.maker.forward(model, x, label).float() for x in inputs]
+            keys, cam, high_res = job.maker.postprocess(outputs, pack)
+            save_cam(cam_path(job.out_dir, pack["name"]), keys, cam, high_res, record=job.digest)
 
 
 def run_eval(args, cam_dir: str, stage: str, default_thres: float) -> dict | None:
@@ -125,11 +136,23 @@ def print_sweep(stage: str, record: dict) -> None:
           f"within 1 point of the best over [{sw['low']:.2f}, {sw['high']:.2f}] (width {sw['width']:.2f})")
 
 
-def _seed_job(job) -> str:
-    name, image, cam_file, out_file, fg, bg, digest = job
-    img = image.read()
-    save_png(out_file, seed_from_cams(img, load_cam(cam_file), fg, bg), record=digest)
-    return name
+@dataclass(frozen=True)
+class SeedJob:
+    """One image's CRF seeds, as a pool worker receives it."""
+
+    name: str
+    image: ImageSource
+    cam_file: str
+    out_file: str
+    fg_thres: float
+    bg_thres: float
+    digest: str
+
+
+def _seed_job(job: SeedJob) -> str:
+    img = job.image.read()
+    save_png(job.out_file, seed_from_cams(img, load_cam(job.cam_file), job.fg_thres, job.bg_thres), record=job.digest)
+    return job.name
 
 
 def run_seeds(args, cam_dir: str, out_dir: str, fg_thres: float, bg_thres: float, step: str, producer: str) -> None:
@@ -143,6 +166,6 @@ def run_seeds(args, cam_dir: str, out_dir: str, fg_thres: float, bg_thres: float
     if not todo:
         return
     print(f"{step}: fg threshold {fg_thres}, bg threshold {bg_thres}")
-    jobs = [(names[i], spec.image_source(root, names[i]), str(cam_path(cam_dir, names[i])),
-             str(png_path(out_dir, names[i])), fg_thres, bg_thres, folder.digest) for i in todo]
+    jobs = [SeedJob(names[i], spec.image_source(root, names[i]), str(cam_path(cam_dir, names[i])),
+                    str(png_path(out_dir, names[i])), fg_thres, bg_thres, folder.digest) for i in todo]
     inference.run_jobs(_seed_job, jobs, step, args.num_workers, chunksize=4)

@@ -21,7 +21,7 @@ def _forward(model, img, label):
     return model(img)
 
 
-def _postprocess(outputs, pack, args):
+def _postprocess(outputs, pack):
     size = pack["size"]
     strided = cam_maps.resize_sum(outputs, imutils.get_strided_size(size, 4))
     # Full-size maps are upsampled to the stride-16 grid and cropped, as the official code does.

@@ -12,7 +12,7 @@ def test_postprocess_sums_scales_keeps_labelled_classes_and_divides_by_the_maxim
     half = k.expand(20, 4, 4).clone()
     label = torch.zeros(20)
     label[[2, 5]] = 1
-    keys, strided, high_res = make_cam._postprocess([full, half], {"size": (8, 8), "label": label}, None)
+    keys, strided, high_res = make_cam._postprocess([full, half], {"size": (8, 8), "label": label})
     np.testing.assert_array_equal(keys, [2, 5])
     assert strided.shape == (2, 2, 2) and high_res.shape == (2, 8, 8)
     # class 2: constant 2 + 2 = 4 everywhere -> 4 / (4 + 1e-5)
