@@ -96,12 +96,14 @@ def markdown_table() -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("result_dir", help="a folder of eval records (amn_cam.json, sem_seg.json, seg.json)")
+    p.add_argument("result_dir", nargs="?", help="a folder of eval records (amn_cam.json, sem_seg.json, seg.json)")
     p.add_argument("--table", action="store_true", help="print the paper's figures as a markdown table")
     a = p.parse_args(argv)
     if a.table:
         print(markdown_table(), end="")
         return
+    if a.result_dir is None:
+        p.error("give a result folder, or --table")
     lines = lines_for(Path(a.result_dir))
     if not lines:
         sys.exit(f"{a.result_dir}: no eval record on the paper's datasets and lists (VOC 2012 train/val, COCO 2014 "

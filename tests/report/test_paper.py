@@ -44,6 +44,11 @@ def test_lines_for_a_result_folder(tmp_path, capsys):
                                                      "DeepLab-v2 val mIoU 68.3 (paper 69.5)"]
 
 
+def test_the_table_prints_without_a_folder(capsys):
+    paper.main(["--table"])
+    assert capsys.readouterr().out == paper.markdown_table()
+
+
 def test_docs_paper_shows_the_same_table():
     assert paper.markdown_table() in (REPO / "docs" / "paper.md").read_text()
 
