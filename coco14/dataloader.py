@@ -112,7 +112,7 @@ COCO14AffinityDataset = _official(_datasets.AffinityDataset, "COCO14AffinityData
 
 # The official module's helpers, by their official names. ------------------------------------------------------
 
-from dataset.spec import IGNORE, load_cls_labels, load_img_name_list  # noqa: E402,F401
+from dataset.spec import IGNORE, lazy_cls_labels, load_cls_labels, load_img_name_list  # noqa: E402,F401
 from dataset.transforms import GetAffinityLabelFromIndices, TorchvisionNormalize  # noqa: E402,F401
 
 IMG_FOLDER_NAME = "JPEGImages/train2014"
@@ -122,10 +122,7 @@ ANNOT_FOLDER_NAME = "Annotations"
 OFFICIAL_CLS_LABELS = "coco14/cls_labels.npy"
 
 
-def __getattr__(name: str):
-    if name == "cls_labels_dict":
-        return load_cls_labels(OFFICIAL_CLS_LABELS)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_cls_labels(__name__, OFFICIAL_CLS_LABELS)
 
 
 def load_image_label_list_from_npy(img_name_list):

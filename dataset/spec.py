@@ -200,6 +200,18 @@ def cls_label_dtype(n: int, name_length: int = 64) -> np.dtype:
 CLS_LABEL_DTYPE = cls_label_dtype
 
 
+def lazy_cls_labels(module: str, path: str):
+    """A module ``__getattr__`` that reads ``cls_labels_dict`` from ``path`` on first use: the official
+    dataloaders load their (pickled) label file at import; ours read the pickle-free one only when asked."""
+
+    def __getattr__(name: str):
+        if name == "cls_labels_dict":
+            return load_cls_labels(path)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
 def save_cls_labels(path: str | os.PathLike, labels: dict[str, np.ndarray]) -> None:
     """Image-level labels as a structured array (no pickle): fields ``name`` and ``label``."""
     from misc.fileio import atomic_open

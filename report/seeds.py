@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from misc.fileio import atomic_open
+from report.summary import save_threshold_plot
 
 SEEDS_JSON, SEEDS_MD = "seeds.json", "seeds.md"
 SWEPT = {"cam": "CAM", "amn_cam": "AMN CAM", "sem_seg": "final masks"}
@@ -162,15 +163,8 @@ def plot_bands(summary: dict, path: Path) -> bool:
         t = band["thresholds"]
         ax.plot(t, [100 * m for m in band["mean"]], color=colour, label=f"{SWEPT[stage]} (mean)")
         ax.fill_between(t, [100 * m for m in band["min"]], [100 * m for m in band["max"]], color=colour, alpha=0.2)
-    ax.set_xlabel(f"background threshold (bands: min to max over {summary['n_ok']} runs)")
-    ax.set_ylabel("mIoU (%)")
-    ax.set_title("mIoU against the background threshold, over seeds", fontsize=12)
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_open(path) as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
+    save_threshold_plot(fig, ax, f"background threshold (bands: min to max over {summary['n_ok']} runs)",
+                        "mIoU against the background threshold, over seeds", path)
     return True
 
 

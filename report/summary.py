@@ -64,9 +64,17 @@ def plot_threshold_curve(records: dict, path: Path) -> None:
         ax.axvspan(sw["low"], sw["high"], color="tab:green", alpha=0.12)
     elif sem_seg is not None:
         ax.axhline(100 * sem_seg["miou"], color="tab:green", ls="--", label="final mask")
-    ax.set_xlabel("background threshold\n(dots: default thresholds; bands: within 1 point of the best)")
+    save_threshold_plot(fig, ax, "background threshold\n(dots: default thresholds; bands: within 1 point of the best)",
+                        "mIoU against the background threshold", path)
+
+
+def save_threshold_plot(fig, ax, xlabel: str, title: str, path: Path) -> None:
+    """Label an mIoU-against-threshold plot the report's way and write it atomically as PNG."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("mIoU (%)")
-    ax.set_title("mIoU against the background threshold", fontsize=12)
+    ax.set_title(title, fontsize=12)
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()

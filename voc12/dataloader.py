@@ -14,6 +14,7 @@ from dataset.spec import (  # noqa: F401
     IGNORE,
     DatasetSpec,
     labels_for,
+    lazy_cls_labels,
     load_cls_labels,
     load_img_name_list,
     read_image,
@@ -56,10 +57,7 @@ ANNOT_FOLDER_NAME = "Annotations"
 OFFICIAL_CLS_LABELS = "voc12/cls_labels.npy"
 
 
-def __getattr__(name: str):
-    if name == "cls_labels_dict":
-        return load_cls_labels(OFFICIAL_CLS_LABELS)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_cls_labels(__name__, OFFICIAL_CLS_LABELS)
 
 
 def decode_int_filename(int_filename) -> str:
