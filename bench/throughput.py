@@ -25,11 +25,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cli.config import step_settings  # noqa: E402
-from engine import losses, precision, seg_inference  # noqa: E402
+from engine import losses, optim, precision, seg_inference  # noqa: E402
 from misc import imutils, indexing  # noqa: E402
 from net import deeplab_v2, resnet50_amn, resnet50_cam, resnet50_irn  # noqa: E402
 from postprocess import cam_maps, random_walk  # noqa: E402
-from step import make_cam, make_seg, train_seg  # noqa: E402
+from step import make_cam, make_seg  # noqa: E402
 
 SCALES = (1.0, 0.5, 1.5, 2.0)
 SETTINGS = {"fp32": (False, False), "bf16": (True, False), "bf16_cl": (True, True)}
@@ -190,7 +190,8 @@ def bench_train_irn(b: Bench) -> None:
 
 def bench_segmentation(b: Bench) -> None:
     model = b.net(deeplab_v2.deeplabv2_msc(21, depth=101))
-    opt = train_seg.seg_optimizer(model, step_settings("train_seg"))
+    flags = step_settings("train_seg")
+    opt = optim.seg_optimizer(model, flags.seg_lr, flags.seg_weight_decay, flags.seg_momentum)
     x = b.tensor(b.a.seg_batch, 3, b.a.seg_crop, b.a.seg_crop)
     y = torch.randint(0, 21, (b.a.seg_batch, b.a.seg_crop, b.a.seg_crop))
 

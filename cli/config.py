@@ -30,7 +30,8 @@ def apply_dataset_defaults(args, given: set[str]) -> None:
     for key, value in registry.step_defaults(args.dataset, parser_defaults, args.folder_root).items():
         if key not in given:
             setattr(args, key, value)
-    registry.follow_label_folder(args, given)
+    for key, value in registry.lists_beside_labels(args.dataset, args.cls_labels, given).items():
+        setattr(args, key, value)
 
 
 # Output flags that --work_dir moves into its folder (each keeps its file or folder name there).

@@ -117,7 +117,7 @@ def _environment_flags(p: argparse.ArgumentParser) -> None:
 def _dataset_flags(p: argparse.ArgumentParser) -> None:
     """The "dataset" flags."""
     g = p.add_argument_group("dataset")
-    g.add_argument("--dataset", default="voc12", choices=("voc12", "coco14", "folder"),
+    g.add_argument("--dataset", default="voc12", choices=registry.names(),
                    help="which dataset; it sets the lists, labels, class count and seed defaults [every step]")
     g.add_argument("--voc12_root", default=None, type=str,
                    help="VOC 2012 devkit folder that holds JPEGImages/ (with --dataset voc12)")
@@ -141,8 +141,8 @@ def _dataset_flags(p: argparse.ArgumentParser) -> None:
 def _cam_flags(p: argparse.ArgumentParser) -> None:
     """The "class activation map" flags."""
     g = p.add_argument_group("class activation map")
-    g.add_argument("--cam_network", default="net.resnet50_cam", type=str, help="module of the CAM network "
-                   "[train_cam, make_cam]")
+    g.add_argument("--cam_network", default="net.resnet50_cam", type=str, help="the CAM network: a name in "
+                   "net.registry (resnet50_cam) or the official module path [train_cam, make_cam]")
     g.add_argument("--cam_crop_size", default=512, type=int, help="training crop [train_cam]")
     g.add_argument("--cam_resize_long", default=(320, 640), type=int, nargs=2,
                    help="random resize range of the long side before cropping [train_cam]")
@@ -163,8 +163,8 @@ def _amn_flags(p: argparse.ArgumentParser) -> None:
     """The "AMN" flags."""
     b = pyutils.str2bool
     g = p.add_argument_group("AMN")
-    g.add_argument("--amn_network", default="net.resnet50_amn", type=str, help="module of AMN [train_amn, "
-                   "make_amn_cam]")
+    g.add_argument("--amn_network", default="net.resnet50_amn", type=str, help="AMN's network: a name in net.registry "
+                   "(resnet50_amn) or the official module path [train_amn, make_amn_cam]")
     g.add_argument("--amn_crop_size", default=512, type=int, help="training crop [train_amn]")
     g.add_argument("--amn_batch_size", default=16, type=int, help="batch size [train_amn]")
     g.add_argument("--amn_num_epoches", default=5, type=int, help="epochs [train_amn]")
@@ -199,7 +199,8 @@ def _seeds_flags(p: argparse.ArgumentParser) -> None:
 def _irn_flags(p: argparse.ArgumentParser) -> None:
     """The "inter-pixel relation network (IRN)" flags."""
     g = p.add_argument_group("inter-pixel relation network (IRN)")
-    g.add_argument("--irn_network", default="net.resnet50_irn", type=str, help="module of IRN [train_irn]")
+    g.add_argument("--irn_network", default="net.resnet50_irn", type=str, help="IRN's network: a name in "
+                   "net.registry (resnet50_irn) or the official module path [train_irn]")
     g.add_argument("--irn_crop_size", default=512, type=int, help="training crop; also sizes the path index of "
                    "make_sem_seg [train_irn, make_sem_seg]")
     g.add_argument("--irn_batch_size", default=32, type=int, help="batch size [train_irn]")

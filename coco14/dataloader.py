@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dataset import datasets as _datasets
+from dataset.registry import DatasetEntry, register_dataset, suffixed_outputs
 from dataset.spec import DatasetSpec
 from misc.errors import PipelineError
 
@@ -97,6 +98,21 @@ class COCO14Spec(DatasetSpec):
 
 COCO14 = COCO14Spec("coco14", CAT_LIST, image_dir="", root_flag="--coco14_root",
                     prepare_command="python -m coco14.prepare --coco14_root DIR")
+
+
+def _coco_defaults(parser_defaults: dict, root: str | None) -> dict:
+    """The flag values that differ from VOC's: the official COCO lists, background threshold and names."""
+    return {"train_list": "coco14/train14.txt", "val_list": "coco14/val14.txt",
+            "infer_list": "coco14/train14.txt", "cls_labels": "coco14/cls_labels.npy", "sem_seg_bg_thres": 0.22,
+            # The COCO DeepLab-v2 schedule that WSSS work uses (LPCAM's config): 100k steps at lr 2e-4.
+            "seg_train_list": "coco14/train14.txt", "seg_eval_list": "coco14/val14.txt", "seg_iter_max": 100000,
+            "seg_lr": 2e-4, **suffixed_outputs(parser_defaults, "_coco")}
+
+
+register_dataset("coco14", DatasetEntry(spec=lambda root: COCO14, defaults=_coco_defaults,
+                                        seed_thresholds={"cam": (0.45, 0.15), "amn": (0.45, 0.15)},
+                                        lists_beside_labels={"seg_train_list": "train14.txt",
+                                                             "seg_eval_list": "val14.txt"}))
 
 
 def _official(cls: type, name: str) -> type:

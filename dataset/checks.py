@@ -6,12 +6,9 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from dataset import registry
+from dataset.registry import DataConfig
 from dataset.spec import DatasetSpec, labels_for, load_cls_labels, load_img_name_list
 from misc.errors import PipelineError
-
-# The flags the checks read; the list flags they check (--train_list, ...) are named by their callers.
-SETTINGS = registry.SETTINGS
 
 
 def read_list(path: str | os.PathLike, flag: str) -> list[str]:
@@ -33,18 +30,19 @@ def check_images(spec: DatasetSpec, root: Path, names: Sequence[str], source: st
                             f"{spec.image_path(root, missing[0])}); check {spec.root_flag} and the list")
 
 
-def check_labels(args, names: Sequence[str], spec: DatasetSpec) -> None:
+def check_labels(cls_labels: str, names: Sequence[str], spec: DatasetSpec) -> None:
     """Every listed image has an image-level label of the dataset's class count."""
-    labels_for(names, load_cls_labels(args.cls_labels), str(args.cls_labels), spec.n_classes)
+    labels_for(names, load_cls_labels(cls_labels), str(cls_labels), spec.n_classes)
 
 
-def check_inputs(args, list_flag: str) -> tuple[DatasetSpec, Path, list[str]]:
-    """The dataset, its root and the IDs of ``--<list_flag>``, after checking images and labels."""
-    spec = registry.get_dataset(args)
-    root = spec.check_root(registry.dataset_root(args))
-    names = read_list(vars(args)[list_flag], f"--{list_flag}")
-    check_images(spec, root, names, f"--{list_flag} {vars(args)[list_flag]}")
-    check_labels(args, names, spec)
+def check_inputs(data: DataConfig, list_path: str | os.PathLike, list_flag: str) -> tuple[DatasetSpec, Path, list[str]]:
+    """The dataset, its root and the IDs of the list ``list_path`` (given by ``list_flag``, for messages),
+    after checking images and labels."""
+    spec = data.spec()
+    root = spec.check_root(data.root)
+    names = read_list(list_path, list_flag)
+    check_images(spec, root, names, f"{list_flag} {list_path}")
+    check_labels(data.cls_labels, names, spec)
     return spec, root, names
 
 
@@ -56,19 +54,19 @@ def check_ground_truth(spec: DatasetSpec, root: Path, names: Sequence[str]) -> N
                             "--gt_dir, or pick another --chainer_eval_set")
 
 
-def eval_targets(args, step: str, list_path: str | os.PathLike | None = None,
+def eval_targets(data: DataConfig, step: str, list_path: str | os.PathLike | None = None,
                  list_flag: str = "--chainer_eval_set list",
                  instances: bool = False) -> tuple[DatasetSpec, Path, list[str]] | None:
     """The dataset, root and evaluated IDs of an eval step (the --chainer_eval_set split unless ``list_path``),
     or None (with a message) without ground truth: masks, or with ``instances`` instance ground truth."""
-    spec = registry.get_dataset(args)
-    root = spec.check_root(registry.dataset_root(args))
+    spec = data.spec()
+    root = spec.check_root(data.root)
     if not (spec.has_instances(root) if instances else spec.has_ground_truth(root)):
         where = ("instance ground truth (VOC's SegmentationObject/, COCO's annotations/instances_*.json)"
                  if instances else f"ground-truth masks ({spec.gt_location(root)})")
         print(f"{step}: dataset {spec.name} has no {where}; skipping the evaluation")
         return None
-    names = read_list(list_path or registry.eval_list_path(args), list_flag)
+    names = read_list(list_path or data.eval_list_path(), list_flag)
     if not instances or spec.instance_dir is not None:
         check_ground_truth(spec, root, names)
     return spec, root, names

@@ -7,7 +7,6 @@ Classification crops (train_cam), multi-scale flip pairs (make_cam, make_amn_cam
 from __future__ import annotations
 
 import inspect
-import random
 from pathlib import Path
 from typing import Sequence
 
@@ -15,8 +14,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from dataset.spec import IGNORE, DatasetSpec, labels_for, load_cls_labels, load_img_name_list
-from dataset.transforms import GetAffinityLabelFromIndices, TorchvisionNormalize, pad_and_crop, rescale_pair
+from dataset.spec import DatasetSpec, labels_for, load_cls_labels, load_img_name_list
+from dataset.transforms import (
+    GetAffinityLabelFromIndices,
+    MultiScaleFlipPairs,
+    TorchvisionNormalize,
+    deeplab_augmentation,
+    irn_augmentation,
+)
 from misc import imutils
 from misc.errors import PipelineError
 from misc.fileio import load_png
@@ -24,6 +29,9 @@ from net.deeplab_v2 import normalize_input
 
 
 class ImageDataset(Dataset):
+    """Images of a list through IRN's augmentation chain (:func:`dataset.transforms.irn_augmentation`, built
+    from the official arguments; ``transform`` holds it)."""
+
     def __init__(self, img_name_list_path, root, resize_long=None, rescale=None,
                  img_normal=TorchvisionNormalize(), hor_flip=False, crop_size=None, crop_method=None,
                  to_torch=True, *, spec: DatasetSpec):
@@ -37,6 +45,8 @@ class ImageDataset(Dataset):
         self.hor_flip = hor_flip
         self.crop_method = crop_method
         self.to_torch = to_torch
+        self.transform = irn_augmentation(resize_long, rescale, img_normal, hor_flip, crop_size, crop_method,
+                                          to_chw=to_torch)
 
     def __len__(self) -> int:
         return len(self.img_name_list)
@@ -46,22 +56,7 @@ class ImageDataset(Dataset):
 
     def __getitem__(self, idx: int) -> dict:
         name = self.img_name_list[idx]
-        img = self.load_image(name)
-        if self.resize_long:
-            img = imutils.random_resize_long(img, self.resize_long[0], self.resize_long[1])
-        if self.rescale:
-            img = imutils.random_scale(img, scale_range=self.rescale, order=3)
-        if self.img_normal:
-            img = self.img_normal(img)
-        if self.hor_flip:
-            img = imutils.random_lr_flip(img)
-        if self.crop_size:
-            if self.crop_method == "random":
-                img = imutils.random_crop(img, self.crop_size, 0)
-            else:
-                img = imutils.top_left_crop(img, self.crop_size, 0)
-        if self.to_torch:
-            img = imutils.HWC_to_CHW(img)
+        img, _ = self.transform(self.load_image(name))
         return {"name": name, "img": img}
 
 
@@ -87,21 +82,19 @@ class ClassificationDatasetMSF(ClassificationDataset):
                  cls_labels=None, *, spec: DatasetSpec):
         super().__init__(img_name_list_path, root, img_normal=img_normal, cls_labels=cls_labels, spec=spec)
         self.scales = tuple(scales)
+        self.transform = MultiScaleFlipPairs(self.scales, img_normal)
 
     def __getitem__(self, idx: int) -> dict:
         name = self.img_name_list[idx]
         img = self.load_image(name)
-        ms_img_list = []
-        for s in self.scales:
-            s_img = img if s == 1 else imutils.pil_rescale(img, s, order=3)
-            s_img = imutils.HWC_to_CHW(self.img_normal(s_img))
-            ms_img_list.append(np.stack([s_img, np.flip(s_img, -1)], axis=0))
+        ms_img_list, _ = self.transform(img)
         return {"name": name, "img": ms_img_list, "size": (img.shape[0], img.shape[1]),
                 "label": torch.from_numpy(self.label_list[idx])}
 
 
 class SeedDataset(Dataset):
-    """Images with seed PNGs (for AMN and IRN); 255 pads the label where the crop leaves the image."""
+    """Images with seed PNGs (for AMN and IRN) through IRN's augmentation chain, jointly; 255 pads the label
+    where the crop leaves the image."""
 
     def __init__(self, img_name_list_path, label_dir, crop_size, root, rescale=None,
                  img_normal=TorchvisionNormalize(), hor_flip=False, crop_method="random",
@@ -117,6 +110,7 @@ class SeedDataset(Dataset):
         self.img_normal = img_normal
         self.hor_flip = hor_flip
         self.crop_method = crop_method
+        self.transform = irn_augmentation(None, rescale, img_normal, hor_flip, crop_size, crop_method)
         self.label_list = labels_for(self.img_name_list, _as_label_dict(cls_labels), str(cls_labels),
                                      spec.n_classes)
 
@@ -134,19 +128,8 @@ class SeedDataset(Dataset):
 
     def __getitem__(self, idx: int) -> dict:
         name = self.img_name_list[idx]
-        img, label = self.load_pair(name)
-        if self.rescale:
-            img, label = imutils.random_scale((img, label), scale_range=self.rescale, order=(3, 0))
-        if self.img_normal:
-            img = self.img_normal(img)
-        if self.hor_flip:
-            img, label = imutils.random_lr_flip((img, label))
-        if self.crop_method == "random":
-            img, label = imutils.random_crop((img, label), self.crop_size, (0, IGNORE))
-        elif self.crop_method != "none":
-            img = imutils.top_left_crop(img, self.crop_size, 0)
-            label = imutils.top_left_crop(label, self.crop_size, IGNORE)
-        return {"name": name, "img": imutils.HWC_to_CHW(img), "label": np.ascontiguousarray(label),
+        img, label = self.transform(*self.load_pair(name))
+        return {"name": name, "img": img, "label": label,
                 "label_cls": torch.from_numpy(self.label_list[idx])}
 
 
@@ -181,6 +164,7 @@ class PseudoMaskDataset(Dataset):
                  scales: Sequence[float], norm: str, flip: bool = True, *, spec: DatasetSpec):
         self.names, self.label_dir, self.root = list(names), Path(label_dir), Path(root)
         self.crop_size, self.scales, self.norm, self.flip, self.spec = crop_size, tuple(scales), norm, flip, spec
+        self.transform = deeplab_augmentation(self.scales, crop_size, flip)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -188,11 +172,7 @@ class PseudoMaskDataset(Dataset):
     def __getitem__(self, idx: int) -> dict:
         name = self.names[idx]
         img = torch.from_numpy(normalize_input(self.spec.load_image(self.root, name), self.norm))
-        label = load_png(self.label_dir / f"{name}.png")
-        img, label = rescale_pair(img, label, random.choice(self.scales))
-        img, label = pad_and_crop(img, label, self.crop_size)
-        if self.flip and random.random() < 0.5:
-            img, label = img.flip(-1), label[:, ::-1]
+        img, label = self.transform(img, load_png(self.label_dir / f"{name}.png"))
         return {"name": name, "img": img.contiguous(), "label": torch.from_numpy(label.astype(np.int64))}
 
 

@@ -34,6 +34,7 @@ from typing import Mapping
 import numpy as np
 
 from dataset import folder_check, folder_labels
+from dataset.registry import DatasetEntry, register_dataset, suffixed_outputs
 from dataset.spec import DatasetSpec, save_cls_labels
 from misc.errors import PipelineError, close_progress_bars
 from misc.fileio import atomic_open
@@ -99,6 +100,19 @@ def load_folder_spec(root: str | os.PathLike | None) -> FolderSpec:
                       gt_root=masks, root_flag="--folder_root", image_root=desc["images"],
                       prepare_command="python -m dataset.folder --images DIR --labels FILE --out_dir DIR",
                       image_exts=tuple(desc.get("image_exts", IMAGE_EXTS)), files=desc.get("files", {}))
+
+
+def _folder_defaults(parser_defaults: dict, root: str | None) -> dict:
+    """The lists and labels of a prepared folder, and outputs named ``*_folder``."""
+    base = Path(root) if root else Path("data/folder")
+    return {"train_list": str(base / "train.txt"), "val_list": str(base / "val.txt"),
+            "infer_list": str(base / "train.txt"), "cls_labels": str(base / "cls_labels.npy"),
+            "seg_train_list": str(base / "train.txt"), "seg_eval_list": str(base / "val.txt"),
+            **suffixed_outputs(parser_defaults, "_folder")}
+
+
+register_dataset("folder", DatasetEntry(spec=load_folder_spec, defaults=_folder_defaults,
+                                        seed_thresholds={"cam": (0.30, 0.05), "amn": (0.45, 0.15)}))
 
 
 def class_names_of(found: folder_labels.LabelledImages, classes: list[str] | None, source: str) -> list[str]:

@@ -1,5 +1,10 @@
-"""The dataset registry, one table: ``--dataset voc12|coco14|folder`` -> its spec, root flag, lists, seed
-thresholds and the flag defaults that differ from VOC's. A new dataset is one more :data:`DATASETS` entry."""
+"""The dataset registry: ``--dataset NAME`` -> its spec, flag defaults and seed thresholds. Each dataset
+registers itself where it is defined (``voc12/dataloader.py``, ``coco14/dataloader.py``, ``dataset/folder.py``)
+with :func:`register_dataset`; the registry holds no branch on a dataset's name.
+
+Steps hand the registry and the checks a :class:`DataConfig`, the dataset flags read once at the edge
+(``step/_config.py:data_config``), never the flags namespace.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -7,62 +12,77 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from coco14.dataloader import COCO14
-from dataset.folder import load_folder_spec
 from dataset.spec import DatasetSpec, load_img_name_list
 from misc.errors import PipelineError
-from voc12.dataloader import VOC12
-
-# The flags the registry reads: the dataset, its root, labels, ground truth, eval split and seed thresholds.
-SETTINGS = ("dataset", "voc12_root", "coco14_root", "folder_root", "gt_dir", "cls_labels", "chainer_eval_set",
-            "conf_fg_thres", "conf_bg_thres")
 
 
 @dataclass(frozen=True)
 class DatasetEntry:
     """What ``--dataset NAME`` means: its spec (read from the root for an own folder), the flag values that
-    differ from the VOC driver's defaults, and the seed thresholds (fg, bg) of the CAM and AMN seeds."""
+    differ from the VOC driver's defaults, the seed thresholds (fg, bg) of the CAM and AMN seeds, and, for a
+    dataset whose lists sit beside its label file (COCO: prepare's --out_dir holds both) rather than in the
+    spec's list folder, the file each segmentation list flag names there."""
 
     spec: Callable[[str | None], DatasetSpec]
     defaults: Callable[[dict, str | None], dict]
     seed_thresholds: dict[str, tuple[float, float]]
+    lists_beside_labels: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-_OUTPUT_FLAGS = ("cam_out_dir", "ir_label_out_dir", "amn_cam_out_dir", "amn_ir_label_out_dir", "sem_seg_out_dir",
-                 "sem_seg_map_dir", "ins_seg_out_dir", "seg_out_dir")
-_WEIGHT_FLAGS = ("cam_weights_name", "amn_weights_name", "irn_weights_name", "seg_weights_name")
+DATASETS: dict[str, DatasetEntry] = {}
 
 
-def _suffixed(base: dict, suffix: str) -> dict:
-    """Official COCO naming: sess/res50_cam_coco.pth, result/cam_coco, ..."""
-    out = {k: f"{Path(v).with_suffix('')}{suffix}.pth" for k, v in base.items() if k in _WEIGHT_FLAGS}
-    out.update({k: f"{v}{suffix}" for k, v in base.items() if k in _OUTPUT_FLAGS + ("log_name",)})
-    return out
+def register_dataset(name: str, entry: DatasetEntry) -> DatasetEntry:
+    """Make ``--dataset name`` mean ``entry`` (called beside the dataset's definition)."""
+    if name in DATASETS and DATASETS[name] != entry:
+        raise PipelineError(f"dataset {name!r} is registered twice")
+    DATASETS[name] = entry
+    return entry
 
 
-def _coco_defaults(parser_defaults: dict, root: str | None) -> dict:
-    return {"train_list": "coco14/train14.txt", "val_list": "coco14/val14.txt",
-            "infer_list": "coco14/train14.txt", "cls_labels": "coco14/cls_labels.npy", "sem_seg_bg_thres": 0.22,
-            # The COCO DeepLab-v2 schedule that WSSS work uses (LPCAM's config): 100k steps at lr 2e-4.
-            "seg_train_list": "coco14/train14.txt", "seg_eval_list": "coco14/val14.txt", "seg_iter_max": 100000,
-            "seg_lr": 2e-4, **_suffixed(parser_defaults, "_coco")}
+@dataclass(frozen=True)
+class DataConfig:
+    """The dataset flags a step reads, once: --dataset, its root (``--<dataset>_root``), --gt_dir,
+    --cls_labels, --chainer_eval_set and the seed thresholds (None: the dataset's own)."""
+
+    dataset: str
+    root: str | None
+    cls_labels: str
+    gt_dir: str | None = None
+    chainer_eval_set: str = "train"
+    conf_fg_thres: float | None = None
+    conf_bg_thres: float | None = None
+
+    def spec(self) -> DatasetSpec:
+        """The dataset's spec, with ``--gt_dir`` applied."""
+        spec = entry(self.dataset).spec(self.root)
+        return dataclasses.replace(spec, gt_root=self.gt_dir) if self.gt_dir else spec
+
+    def checked_root(self) -> Path:
+        """The dataset root after the spec's checks."""
+        return self.spec().check_root(self.root)
+
+    def seed_thresholds(self, kind: str) -> tuple[float, float]:
+        """(fg, bg) for ``kind`` 'cam' or 'amn': the flags if given, else the dataset's defaults."""
+        fg, bg = entry(self.dataset).seed_thresholds[kind]
+        return (fg if self.conf_fg_thres is None else self.conf_fg_thres,
+                bg if self.conf_bg_thres is None else self.conf_bg_thres)
+
+    def eval_list_path(self) -> Path:
+        """The list the eval steps score: the dataset's ``--chainer_eval_set`` split (beside the labels where the
+        dataset keeps its lists there, as COCO's prepare writes them)."""
+        spec = self.spec()
+        if entry(self.dataset).lists_beside_labels:
+            spec = dataclasses.replace(spec, list_dir=str(Path(self.cls_labels).parent))
+        return spec.split_path(self.root or ".", self.chainer_eval_set)
+
+    def eval_names(self) -> list[str]:
+        return load_img_name_list(self.eval_list_path())
 
 
-def _folder_defaults(parser_defaults: dict, root: str | None) -> dict:
-    base = Path(root) if root else Path("data/folder")
-    return {"train_list": str(base / "train.txt"), "val_list": str(base / "val.txt"),
-            "infer_list": str(base / "train.txt"), "cls_labels": str(base / "cls_labels.npy"),
-            "seg_train_list": str(base / "train.txt"), "seg_eval_list": str(base / "val.txt"),
-            **_suffixed(parser_defaults, "_folder")}
-
-
-DATASETS = {
-    "voc12": DatasetEntry(lambda root: VOC12, lambda defaults, root: {},
-                          {"cam": (0.30, 0.05), "amn": (0.45, 0.15)}),
-    "coco14": DatasetEntry(lambda root: COCO14, _coco_defaults, {"cam": (0.45, 0.15), "amn": (0.45, 0.15)}),
-    "folder": DatasetEntry(load_folder_spec, _folder_defaults, {"cam": (0.30, 0.05), "amn": (0.45, 0.15)}),
-}
-NAMES = tuple(DATASETS)
+def names() -> tuple[str, ...]:
+    """The registered datasets, sorted."""
+    return tuple(sorted(DATASETS))
 
 
 def entry(name: str) -> DatasetEntry:
@@ -70,7 +90,7 @@ def entry(name: str) -> DatasetEntry:
     try:
         return DATASETS[name]
     except KeyError:
-        raise PipelineError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}") from None
+        raise PipelineError(f"unknown dataset {name!r}; choose one of {', '.join(names())}") from None
 
 
 def step_defaults(name: str, parser_defaults: dict, root: str | None = None) -> dict:
@@ -78,51 +98,26 @@ def step_defaults(name: str, parser_defaults: dict, root: str | None = None) -> 
     return entry(name).defaults(parser_defaults, root)
 
 
-def follow_label_folder(args, given: set[str]) -> None:
-    """COCO's lists sit beside its labels (prepare's --out_dir): the segmentation lists follow --cls_labels
-    unless given, as the eval lists do."""
-    if args.dataset != "coco14":
-        return
-    base = Path(args.cls_labels).parent
-    for flag, name in (("seg_train_list", "train14.txt"), ("seg_eval_list", "val14.txt")):
-        if flag not in given:
-            setattr(args, flag, str(base / name))
+def lists_beside_labels(name: str, cls_labels: str, given: set[str]) -> dict:
+    """Where a dataset keeps its lists beside its labels, the segmentation lists not ``given`` follow
+    --cls_labels, as the eval lists do."""
+    base = Path(cls_labels).parent
+    return {flag: str(base / file) for flag, file in entry(name).lists_beside_labels.items() if flag not in given}
 
 
-def dataset_root(args) -> str | None:
-    """The value of the dataset's root flag (--voc12_root, --coco14_root or --folder_root)."""
-    return vars(args).get(f"{args.dataset}_root")
+_OUTPUT_FLAGS = ("cam_out_dir", "ir_label_out_dir", "amn_cam_out_dir", "amn_ir_label_out_dir", "sem_seg_out_dir",
+                 "sem_seg_map_dir", "ins_seg_out_dir", "seg_out_dir")
+_WEIGHT_FLAGS = ("cam_weights_name", "amn_weights_name", "irn_weights_name", "seg_weights_name")
 
 
-def get_dataset(args) -> DatasetSpec:
-    """The spec of ``args.dataset``, with ``--gt_dir`` applied."""
-    spec = entry(args.dataset).spec(dataset_root(args))
-    gt_dir = args.gt_dir
-    return dataclasses.replace(spec, gt_root=gt_dir) if gt_dir else spec
+def suffixed_outputs(base: dict, suffix: str) -> dict:
+    """Official COCO naming, for a dataset's defaults: sess/res50_cam_coco.pth, result/cam_coco, ..."""
+    out = {k: f"{Path(v).with_suffix('')}{suffix}.pth" for k, v in base.items() if k in _WEIGHT_FLAGS}
+    out.update({k: f"{v}{suffix}" for k, v in base.items() if k in _OUTPUT_FLAGS + ("log_name",)})
+    return out
 
 
-def checked_root(args) -> Path:
-    """The dataset root after the spec's checks."""
-    return get_dataset(args).check_root(dataset_root(args))
-
-
-def seed_thresholds(args, kind: str) -> tuple[float, float]:
-    """(fg, bg) for ``kind`` 'cam' or 'amn': the flags if given, else the dataset's defaults."""
-    fg, bg = entry(args.dataset).seed_thresholds[kind]
-    return (fg if args.conf_fg_thres is None else args.conf_fg_thres,
-            bg if args.conf_bg_thres is None else args.conf_bg_thres)
-
-
-def eval_list_path(args) -> Path:
-    """The list the eval steps score: the dataset's ``--chainer_eval_set`` split.
-
-    COCO's lists sit beside its labels (``coco14/<set>14.txt`` by default), as prepare writes them.
-    """
-    spec = get_dataset(args)
-    if spec.name == "coco14":
-        spec = dataclasses.replace(spec, list_dir=str(Path(args.cls_labels).parent))
-    return spec.split_path(dataset_root(args) or ".", args.chainer_eval_set)
-
-
-def eval_names(args) -> list[str]:
-    return load_img_name_list(eval_list_path(args))
+# The datasets register themselves on import; importing them here makes the table complete for any caller.
+from coco14 import dataloader as _coco14  # noqa: E402,F401
+from dataset import folder as _folder  # noqa: E402,F401
+from voc12 import dataloader as _voc12  # noqa: E402,F401

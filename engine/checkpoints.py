@@ -3,7 +3,6 @@ official names) and what a file holds, and the resumable checkpoint (model, opti
 states, and the record it must be continued with)."""
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from pathlib import Path
@@ -14,11 +13,16 @@ from engine.seeding import restore_rng_states, rng_states
 from misc import distributed, provenance
 from misc.errors import PipelineError
 from misc.fileio import atomic_open, load_state_dict, resolve_weights, save_torch
-from net import resnet50
+from net import registry, resnet50
 
 
-def build_network(module_name: str, class_name: str, **kwargs) -> torch.nn.Module:
-    return getattr(importlib.import_module(module_name), class_name)(**kwargs)
+def build_network(network: str, class_name: str, **kwargs) -> torch.nn.Module:
+    """``network``'s class ``class_name`` (``--cam_network resnet50_cam`` or the official ``net.resnet50_cam``,
+    ``Net``) from the registry (:mod:`net.registry`), built with ``kwargs``."""
+    try:
+        return registry.create_model(network, class_name, **kwargs)
+    except ValueError as err:
+        raise PipelineError(str(err)) from None
 
 
 def init_backbone(model: torch.nn.Module, spec: str | None) -> None:
@@ -86,23 +90,26 @@ def init_digest(spec: str | None) -> str:
     return provenance.file_digest(found) if found else str(spec)
 
 
-def save_resume(weights_name: str, model, optimizer, epoch: int, saved_flags: dict, record: dict,
-                unit: str = "epoch") -> None:
-    """Everything needed to continue after ``epoch`` epochs (or iterations, ``unit``; the RNG state too), and
-    the record it must be continued with."""
+def save_resume(weights_name: str, model, optimizer, epoch: int, unit: str, extra: dict) -> None:
+    """Everything needed to continue after ``epoch`` epochs (or iterations, ``unit``), the RNG states, and
+    ``extra``: the run's flags (``args``), the record it must be continued with (``record``) and the training
+    hooks' state (``hooks``)."""
     save_torch(resume_path(weights_name), {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                           "epoch": epoch, "unit": unit, "args": saved_flags,
-                                           "record": record, **rng_states()})
+                                           "epoch": epoch, "unit": unit, "args": extra.get("args", {}),
+                                           "record": extra.get("record"), "hooks": extra.get("hooks", {}),
+                                           **rng_states()})
 
 
-def try_resume(weights_name: str, model, optimizer, device: torch.device, record: dict, overwrite: bool) -> int:
-    """Load a resumable checkpoint if one exists and was made with ``record``; returns the finished epochs."""
+def try_resume(weights_name: str, model, optimizer, device: torch.device, record: dict,
+               overwrite: bool) -> tuple[int, dict]:
+    """Load a resumable checkpoint if one exists and was made with ``record``; returns the finished epochs (or
+    iterations) and the training hooks' saved state."""
     path = resume_path(weights_name)
     if not path.is_file():
-        return 0
+        return 0, {}
     if overwrite:
         print(f"--overwrite True: ignoring {path} and training from the start")
-        return 0
+        return 0, {}
     state = load_state_dict(path, map_location="cpu")
     saved = state.get("record")
     if saved != record:
@@ -113,7 +120,7 @@ def try_resume(weights_name: str, model, optimizer, device: torch.device, record
     optimizer.load_state_dict(state["optimizer"])
     restore_rng_states(state)
     print(f"resuming from {path} after {state.get('unit', 'epoch')} {state['epoch']}")
-    return int(state["epoch"])
+    return int(state["epoch"]), state.get("hooks", {})
 
 
 def _save_final(weights_name: str, model) -> None:

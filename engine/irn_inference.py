@@ -2,58 +2,121 @@
 boundary and displacement maps for every image on every device, and the output planning of both steps."""
 from __future__ import annotations
 
-import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
-from dataset import checks
 from dataset.datasets import ClassificationDatasetMSF
+from dataset.spec import DatasetSpec
 from engine import checkpoints, devices, inference, planner, precision
 from misc.errors import PipelineError
-from misc.fileio import load_state_dict
-from misc.settings import declared
+from misc.fileio import cam_path, load_cam, load_state_dict, png_path, save_arrays, save_png
 from net import resnet50_irn
+from postprocess import instances, random_walk
 from postprocess.random_walk import Walk
 
-# The flags IRN's inference reads (make_sem_seg and make_ins_seg add their own).
-SETTINGS = declared(checks.SETTINGS, inference.SETTINGS, precision.SETTINGS,
-                    ("infer_list", "overwrite", "irn_weights_name", "irn_crop_size", "beta", "exp_times"))
+
+@dataclass(frozen=True)
+class IrnOutput:
+    """One output of every image of an IRN step: its folder, file suffix and the record it is made under."""
+
+    folder: str
+    suffix: str
+    record: dict
 
 
-def irn_outputs(process_id, device, shard, build_model, args, n_devices, desc: str):
-    """Yield (pack, boundary map, displacement) of every image of ``shard``, EdgeDisplacement on the flip pair
-    (float32 even under --amp)."""
-    loader = DataLoader(shard, shuffle=False, collate_fn=inference.first_item, worker_init_fn=inference.init_worker,
-                        num_workers=inference.worker_count(args.num_workers, n_devices))
-    model = build_model().to(device)
-    with torch.inference_mode():
-        for pack in tqdm(loader, desc=f"{desc}[{process_id}]", position=process_id, dynamic_ncols=True):
-            with precision.autocast(device, args.amp):
-                edge, dp = model(torch.from_numpy(pack["img"][0]).to(device))
-            yield pack, edge.float(), dp.float()
+@dataclass(frozen=True)
+class IrnTask:
+    """An IRN inference step: its name, the checked images (spec, root, IDs, labels), the picklable factory of
+    the trained network and its outputs (the first is the step's own; a second is made alongside it)."""
+
+    step: str
+    spec: DatasetSpec
+    root: Path
+    names: list[str]
+    cls_labels: str
+    build_model: Callable[[], torch.nn.Module]
+    outputs: tuple[IrnOutput, ...]
 
 
-def run_irn_step(args, step: str, out_dir: str, suffix: str, names, root, spec, checkpoint, record: dict,
-                 work, *work_args, extra: tuple | None = None) -> None:
-    """Plan the outputs of an IRN inference step, then run ``work`` on this rank's pending images. ``extra``,
-    ``(folder, suffix, record)``, is a second output of every image: ``work`` then gets its digest too."""
-    folder, todo = planner.plan_outputs(step, out_dir, names, suffix, record, args.overwrite)
-    digests = [folder.digest]
-    if extra is not None:
-        extra_folder, extra_todo = planner.plan_outputs(step, extra[0], names, extra[1], extra[2], args.overwrite)
-        todo = sorted(set(todo) | set(extra_todo))
-        digests.append(extra_folder.digest)
-    todo = devices.rank_share(todo)
+class IrnProcessor(inference.Processor):
+    """EdgeDisplacement on an image's flip pair (float32 even under --amp), then :meth:`use` on the boundary map
+    and displacement field."""
+
+    amp: bool = False
+
+    def process(self, model, pack, device) -> None:
+        with precision.autocast(device, self.amp):
+            edge, dp = model(torch.from_numpy(pack["img"][0]).to(device))
+        self.use(pack, edge.float(), dp.float())
+
+    def use(self, pack, edge: torch.Tensor, dp: torch.Tensor) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class SemSegWriter(IrnProcessor):
+    """make_sem_seg's image: the random walk of its maps on the boundary map, the mask at the background
+    threshold, and (with ``map_dir``) the walked maps for eval_sem_seg's sweep."""
+
+    cam_dir: str
+    out_dir: str
+    map_dir: str | None
+    walk: Walk
+    power: float
+    bg_thres: float
+    digests: tuple[str, ...]
+    amp: bool = False
+
+    def use(self, pack, edge, dp) -> None:
+        cam = load_cam(cam_path(self.cam_dir, pack["name"]))
+        mask, maps = random_walk.cams_to_mask_and_maps(cam["cam"], cam["keys"], edge, pack["size"], self.walk,
+                                                       self.power, self.bg_thres)
+        save_png(png_path(self.out_dir, pack["name"]), mask, record=self.digests[0])
+        if self.map_dir is not None:
+            save_arrays(Path(self.map_dir) / f"{pack['name']}.npz", record=self.digests[1],
+                        keys=cam["keys"], maps=maps, size=np.asarray(pack["size"]))
+
+
+@dataclass(frozen=True)
+class InstanceWriter(IrnProcessor):
+    """make_ins_seg's image: centroids from the displacement field, instance-wise walks of its CAMs, the
+    instances saved as one file."""
+
+    cam_dir: str
+    out_dir: str
+    walk: Walk
+    bg_thres: float
+    digests: tuple[str, ...]
+    amp: bool = False
+
+    def use(self, pack, edge, dp) -> None:
+        cam = load_cam(cam_path(self.cam_dir, pack["name"]))
+        detected = instances.instances_from_cams(cam["cam"], cam["keys"], edge, dp.cpu().numpy(), pack["size"],
+                                                 self.walk, self.bg_thres)
+        instances.save_instances(cam_path(self.out_dir, pack["name"]), detected, self.digests[0])
+
+
+def run_irn_step(task: IrnTask, processor_for: Callable[[Sequence[str]], IrnProcessor],
+                 config: inference.InferenceConfig) -> None:
+    """Plan the task's outputs, then run ``processor_for(digests)`` (a processor writing under the outputs'
+    record digests) on this rank's images that miss any of them."""
+    todo, digests = set(), []
+    for output in task.outputs:
+        folder, pending = planner.plan_outputs(task.step, output.folder, task.names, output.suffix, output.record,
+                                               config.overwrite)
+        todo |= set(pending)
+        digests.append(folder.digest)
+    todo = devices.rank_share(sorted(todo))
     if not todo:
         return
-    dataset = ClassificationDatasetMSF([names[i] for i in todo], root=root, scales=(1.0,),
-                                       cls_labels=args.cls_labels, spec=spec)
-    inference_devices = devices.parse_devices(args.device)
-    build = functools.partial(build_model, args.irn_crop_size, str(checkpoint))
-    inference.run_on_devices(work, dataset, inference_devices, inference.WorkerSetup.from_args(args), build, args,
-                             *work_args, len(inference_devices), *digests)
+    dataset = ClassificationDatasetMSF([task.names[i] for i in todo], root=task.root, scales=(1.0,),
+                                       cls_labels=task.cls_labels, spec=task.spec)
+    inference.run_inference(dataset, inference.InferenceJob(task.build_model, processor_for(tuple(digests)),
+                                                            task.step), config)
 
 
 def build_model(crop_size: int, checkpoint: str) -> resnet50_irn.EdgeDisplacement:
@@ -72,8 +135,3 @@ def build_model(crop_size: int, checkpoint: str) -> resnet50_irn.EdgeDisplacemen
 def keeps_maps(map_dir: str | None) -> bool:
     """Whether make_sem_seg keeps the walked maps (``--sem_seg_map_dir``; for eval_sem_seg's threshold sweep)."""
     return str(map_dir or "none").lower() != "none"
-
-
-def walk_of(args) -> Walk:
-    """The random walk of ``--beta`` and ``--exp_times``."""
-    return Walk(beta=args.beta, exp_times=args.exp_times)

@@ -8,31 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
-from dataset import checks
 from dataset.checks import check_inputs, eval_targets
 from dataset.datasets import ClassificationDatasetMSF
+from dataset.registry import DataConfig
 from dataset.spec import ImageSource
 from engine import devices, inference, precision, seeding
 from engine.planner import plan_outputs, upstream_digest
 from misc import evaluation
 from misc.fileio import cam_path, load_cam, png_path, save_cam, save_png
-from misc.settings import declared
 from postprocess.cam_maps import cam_prediction_inputs
 from postprocess.scoring import evaluation_record, sweep_confusions, sweep_record
 from postprocess.seeds import seed_from_cams
-
-# The flags each of the three implementations reads.
-MAKE_SETTINGS = declared(checks.SETTINGS, inference.SETTINGS, precision.SETTINGS,
-                         ("train_list", "overwrite", "cam_scales"))
-EVAL_SETTINGS = declared(checks.SETTINGS, ("sweep_thresholds", "result_dir"))
-SEED_SETTINGS = declared(checks.SETTINGS, ("train_list", "overwrite", "num_workers"))
 
 
 @dataclass(frozen=True)
@@ -53,76 +44,80 @@ class MapMaker:
 
 
 @dataclass(frozen=True)
-class MapJob:
-    """What each inference worker of a make step receives: the model factory, the maker, where and under which
-    record the maps go, and the run settings it needs (no flags namespace)."""
+class MakeTask:
+    """One make step: its name, the list it maps (``list_flag`` names it in messages), where the maps go, the
+    checkpoint they come from and the picklable factory that builds the loaded network, the step's
+    :class:`MapMaker` and the image scales."""
 
+    step: str
+    list_path: str
+    list_flag: str
+    out_dir: str
+    checkpoint: Path
     build_model: Callable[[], torch.nn.Module]
     maker: MapMaker
+    scales: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class MapProcessor(inference.Processor):
+    """A multi-scale pack to one CAM file: the maker's forward on every scale, its postprocess, saved under the
+    folder's record digest. Random layers (AMN's dropout at inference) are seeded per image, so any device gives
+    the same maps."""
+
+    maker: MapMaker
     out_dir: str
-    step: str
     digest: str
-    loader_workers: int
     seed: int
     amp: bool
     channels_last: bool
 
+    def process(self, model, pack, device) -> None:
+        with precision.autocast(device, self.amp):
+            torch.manual_seed(seeding.image_seed(self.seed, pack["name"]))
+            label = pack["label"].to(device)
+            inputs = [precision.batch_input(torch.from_numpy(img), device, self.channels_last) for img in pack["img"]]
+            outputs = [self.maker.forward(model, x, label).float() for x in inputs]
+            keys, cam, high_res = self.maker.postprocess(outputs, pack)
+        save_cam(cam_path(self.out_dir, pack["name"]), keys, cam, high_res, record=self.digest)
 
-def run_make(args, maker: MapMaker, out_dir: str, step: str, checkpoint: Path,
-             build_model: Callable[[], torch.nn.Module]) -> None:
-    """Run ``maker`` over ``--train_list`` on every inference device and save one CAM file per image.
 
-    ``build_model`` is picklable (a module-level function or a partial of one): each worker builds and
-    loads its own copy, so no model travels between processes."""
+def run_make(task: MakeTask, data: DataConfig, config: inference.InferenceConfig) -> None:
+    """Run ``task.maker`` over the task's list on every inference device and save one CAM file per image."""
     from misc.provenance import file_digest
 
-    spec, root, names = check_inputs(args, "train_list")
-    upstream = {str(d): upstream_digest(d, names, sfx, prod) for d, (sfx, prod) in maker.upstream.items()}
-    record = {"step": step, "dataset": spec.name, "classes": spec.n_classes, "checkpoint": file_digest(checkpoint),
-              "scales": list(args.cam_scales), **maker.params, "upstream": upstream}
-    folder, todo = plan_outputs(step, out_dir, names, ".npz", record, args.overwrite)
+    spec, root, names = check_inputs(data, task.list_path, task.list_flag)
+    upstream = {str(d): upstream_digest(d, names, sfx, prod) for d, (sfx, prod) in task.maker.upstream.items()}
+    record = {"step": task.step, "dataset": spec.name, "classes": spec.n_classes,
+              "checkpoint": file_digest(task.checkpoint), "scales": list(task.scales), **task.maker.params,
+              "upstream": upstream}
+    folder, todo = plan_outputs(task.step, task.out_dir, names, ".npz", record, config.overwrite)
     todo = devices.rank_share(todo)
     if not todo:
         return
-    dataset = ClassificationDatasetMSF([names[i] for i in todo], root=root,
-                                       scales=args.cam_scales, cls_labels=args.cls_labels, spec=spec)
-    inference_devices = devices.parse_devices(args.device)
-    job = MapJob(build_model, maker, out_dir, step, folder.digest,
-                 inference.worker_count(args.num_workers, len(inference_devices)), args.seed, args.amp,
-                 args.channels_last)
-    inference.run_on_devices(_make_work, dataset, inference_devices, inference.WorkerSetup.from_args(args), job)
+    dataset = ClassificationDatasetMSF([names[i] for i in todo], root=root, scales=task.scales,
+                                       cls_labels=data.cls_labels, spec=spec)
+    processor = MapProcessor(task.maker, task.out_dir, folder.digest, config.seed, config.amp, config.channels_last)
+    inference.run_inference(dataset, inference.InferenceJob(task.build_model, processor, task.step,
+                                                            config.channels_last), config)
 
 
-def _make_work(process_id: int, device: torch.device, shard, job: MapJob) -> None:
-    loader = DataLoader(shard, shuffle=False, collate_fn=inference.first_item, worker_init_fn=inference.init_worker,
-                        num_workers=job.loader_workers)
-    model = job.build_model().eval().to(device)
-    precision.use_channels_last(model, job.channels_last)
-    with torch.inference_mode(), precision.autocast(device, job.amp):
-        for pack in tqdm(loader, desc=f"{job.step}[{process_id}]", position=process_id, dynamic_ncols=True):
-            torch.manual_seed(seeding.image_seed(job.seed, pack["name"]))  # random layers: same on any device
-            label = pack["label"].to(device)
-            inputs = [precision.batch_input(torch.from_numpy(img), device, job.channels_last) for img in pack["img"]]
-            outputs = [job.maker.forward(model, x, label).float() for x in inputs]
-            keys, cam, high_res = job.maker.postprocess(outputs, pack)
-            save_cam(cam_path(job.out_dir, pack["name"]), keys, cam, high_res, record=job.digest)
-
-
-def run_eval(args, cam_dir: str, stage: str, default_thres: float) -> dict | None:
-    """mIoU at ``default_thres`` and over the threshold sweep; prints and writes result/<stage>.json."""
-    targets = eval_targets(args, f"eval_{stage}")
+def run_eval(data: DataConfig, cam_dir: str, stage: str, default_thres: float, sweep_thresholds: Sequence[float],
+             result_dir: str) -> dict | None:
+    """mIoU at ``default_thres`` and over the threshold sweep; prints and writes <result_dir>/<stage>.json."""
+    targets = eval_targets(data, f"eval_{stage}")
     if targets is None:
         return None
     spec, root, names = targets
     made_by = upstream_digest(cam_dir, names, ".npz", f"make_{stage}")
     total, per_image, all_t, k_def = sweep_confusions(
         names, lambda name: cam_prediction_inputs(load_cam(cam_path(cam_dir, name))), spec, root,
-        args.sweep_thresholds, default_thres, f"eval {stage}")
-    record = evaluation_record(args.chainer_eval_set, spec, root, stage, names, total[k_def], per_image)
+        sweep_thresholds, default_thres, f"eval {stage}")
+    record = evaluation_record(data.chainer_eval_set, spec, root, stage, names, total[k_def], per_image)
     record.update(threshold=float(default_thres), made_by={str(cam_dir): made_by},
                   sweep=sweep_record(total, all_t))
     print_sweep(stage, record)
-    evaluation.write_json(Path(args.result_dir) / f"{stage}.json", record)
+    evaluation.write_json(Path(result_dir) / f"{stage}.json", record)
     return record
 
 
@@ -155,17 +150,31 @@ def _seed_job(job: SeedJob) -> str:
     return job.name
 
 
-def run_seeds(args, cam_dir: str, out_dir: str, fg_thres: float, bg_thres: float, step: str, producer: str) -> None:
-    """CRF-refined seeds for every image of ``--train_list``, spread over a process pool."""
-    spec, root, names = check_inputs(args, "train_list")
-    record = {"step": step, "dataset": spec.name, "conf_fg_thres": fg_thres, "conf_bg_thres": bg_thres,
-              "crf": "t=10,gt_prob=0.7,gauss(3,3),bilateral(50,5,10)",
-              "upstream": {str(cam_dir): upstream_digest(cam_dir, names, ".npz", producer)}}
-    folder, todo = plan_outputs(step, out_dir, names, ".png", record, args.overwrite)
+@dataclass(frozen=True)
+class SeedTask:
+    """One seed step: its name, the step that made the maps, where they are and where the seeds go, the list
+    of images and the CRF's foreground and background thresholds."""
+
+    step: str
+    producer: str
+    cam_dir: str
+    out_dir: str
+    list_path: str
+    fg_thres: float
+    bg_thres: float
+
+
+def run_seeds(task: SeedTask, data: DataConfig, config: inference.InferenceConfig) -> None:
+    """CRF-refined seeds for every image of the task's list, spread over a process pool."""
+    spec, root, names = check_inputs(data, task.list_path, "--train_list")
+    record = {"step": task.step, "dataset": spec.name, "conf_fg_thres": task.fg_thres,
+              "conf_bg_thres": task.bg_thres, "crf": "t=10,gt_prob=0.7,gauss(3,3),bilateral(50,5,10)",
+              "upstream": {str(task.cam_dir): upstream_digest(task.cam_dir, names, ".npz", task.producer)}}
+    folder, todo = plan_outputs(task.step, task.out_dir, names, ".png", record, config.overwrite)
     todo = devices.rank_share(todo)
     if not todo:
         return
-    print(f"{step}: fg threshold {fg_thres}, bg threshold {bg_thres}")
-    jobs = [SeedJob(names[i], spec.image_source(root, names[i]), str(cam_path(cam_dir, names[i])),
-                    str(png_path(out_dir, names[i])), fg_thres, bg_thres, folder.digest) for i in todo]
-    inference.run_jobs(_seed_job, jobs, step, args.num_workers, chunksize=4)
+    print(f"{task.step}: fg threshold {task.fg_thres}, bg threshold {task.bg_thres}")
+    jobs = [SeedJob(names[i], spec.image_source(root, names[i]), str(cam_path(task.cam_dir, names[i])),
+                    str(png_path(task.out_dir, names[i])), task.fg_thres, task.bg_thres, folder.digest) for i in todo]
+    inference.run_jobs(_seed_job, jobs, task.step, config.num_workers, chunksize=4)

@@ -3,24 +3,18 @@ train_seg writes beside the weights), multi-scale flip logits on every device, a
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
-from dataset.spec import voc_palette
+from dataset.spec import ImageSource, voc_palette
 from engine import checkpoints, inference, precision
 from misc import imutils
 from misc.fileio import load_arrays, save_arrays, save_png
-from misc.settings import declared
 from net import deeplab_v2
-
-# The flags the segmentation network's inference reads.
-SETTINGS = declared(inference.SETTINGS, precision.SETTINGS, ("seg_weights_name", "seg_depth", "seg_input_norm",
-                                                             "seg_test_scales", "seg_flip"))
 
 
 def read_meta(weights: Path) -> dict:
@@ -29,13 +23,15 @@ def read_meta(weights: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def seg_model_settings(args) -> tuple[int, str, Path]:
-    """The trained network's depth, input normalisation and checkpoint path."""
-    checkpoint = checkpoints.checkpoint_path(args.seg_weights_name, "--seg_weights_name", "train_seg")
+def seg_model_settings(weights_name: str, depth: int, input_norm: str) -> tuple[int, str, Path]:
+    """The trained network's depth, input normalisation and checkpoint path: what train_seg wrote beside
+    ``weights_name`` (--seg_weights_name), else ``depth`` (--seg_depth) and ``input_norm`` (--seg_input_norm,
+    ``auto``: Caffe's)."""
+    checkpoint = checkpoints.checkpoint_path(weights_name, "--seg_weights_name", "train_seg")
     meta = read_meta(checkpoint)
-    depth = meta.get("depth", args.seg_depth)
-    norm = args.seg_input_norm if args.seg_input_norm != "auto" else meta.get("input_norm", "caffe")
-    if not meta and args.seg_input_norm == "auto":
+    depth = meta.get("depth", depth)
+    norm = input_norm if input_norm != "auto" else meta.get("input_norm", "caffe")
+    if not meta and input_norm == "auto":
         print(f"make_seg: {checkpoint} has no {checkpoint}.json beside it (a released deeplab-pytorch model?); "
               "assuming Caffe input normalisation (BGR minus the mean); set --seg_input_norm otherwise")
     return depth, norm, checkpoint
@@ -47,12 +43,6 @@ def build_seg_model(n_classes: int, depth: int, checkpoint: str) -> deeplab_v2.M
     checkpoints.load_weights(model, checkpoint, expected=f"DeepLab-v2 ResNet-{depth} MSC", flag="--seg_weights_name",
                              producer="train_seg")
     return model.eval()
-
-
-def load_seg_model(args, n_classes: int) -> tuple[deeplab_v2.MSC, str, Path]:
-    """The trained network in eval mode, its input normalisation and checkpoint path."""
-    depth, norm, checkpoint = seg_model_settings(args)
-    return build_seg_model(n_classes, depth, str(checkpoint)), norm, checkpoint
 
 
 def predict_logits(model: torch.nn.Module, img: torch.Tensor, scales, flip: bool) -> torch.Tensor:
@@ -69,15 +59,22 @@ def predict_logits(model: torch.nn.Module, img: torch.Tensor, scales, flip: bool
     return torch.stack(outputs).mean(0)[0]
 
 
-def network_work(process_id, device, shard, build_model, args, logit_dir, n_devices, digest) -> None:
-    loader = DataLoader(shard, shuffle=False, collate_fn=inference.first_item, worker_init_fn=inference.init_worker,
-                        num_workers=inference.worker_count(args.num_workers, n_devices))
-    model = build_model().to(device)
-    with torch.inference_mode(), precision.autocast(device, args.amp):
-        for pack in tqdm(loader, desc=f"make_seg[{process_id}]", position=process_id, dynamic_ncols=True):
-            logit = predict_logits(model, pack["img"][None].to(device), args.seg_test_scales, args.seg_flip)
-            save_arrays(Path(logit_dir) / f"{pack['name']}.npz", record=digest,
-                        logit=logit.float().cpu().numpy().astype(np.float16), size=np.asarray(pack["size"]))
+@dataclass(frozen=True)
+class LogitWriter(inference.Processor):
+    """make_seg's image: the logits over ``scales`` (and mirrored with ``flip``), saved as float16 with the image
+    size under the folder's record digest."""
+
+    logit_dir: str
+    scales: tuple[float, ...]
+    flip: bool
+    digest: str
+    amp: bool
+
+    def process(self, model, pack, device) -> None:
+        with precision.autocast(device, self.amp):
+            logit = predict_logits(model, pack["img"][None].to(device), self.scales, self.flip)
+        save_arrays(Path(self.logit_dir) / f"{pack['name']}.npz", record=self.digest,
+                    logit=logit.float().cpu().numpy().astype(np.float16), size=np.asarray(pack["size"]))
 
 
 def masks_from_logits(img: np.ndarray, logit: np.ndarray, crf: dict | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -87,16 +84,82 @@ def masks_from_logits(img: np.ndarray, logit: np.ndarray, crf: dict | None) -> t
                        align_corners=False)
     prob = torch.softmax(up, dim=1)[0].numpy()
     raw = prob.argmax(0).astype(np.uint8)
-    refined = None if crf is None else imutils.crf_inference_prob(img, prob, **crf).argmax(0).astype(np.uint8)
+    refined = None
+    if crf is not None:
+        refined = imutils.crf_inference_prob(img, prob, imutils.DenseCRF(**crf)).argmax(0).astype(np.uint8)
     return raw, refined
 
 
-def mask_job(job) -> str:
-    name, image, logit_path, raw_out, crf_out, crf, digests = job
-    logit = load_arrays(logit_path, ("logit",))["logit"]
-    raw, refined = masks_from_logits(image.read(), logit, crf if crf_out else None)
-    if raw_out:
-        save_png(raw_out, raw, palette=voc_palette(), record=digests[0])
-    if crf_out:
-        save_png(crf_out, refined, palette=voc_palette(), record=digests[1])
-    return name
+@dataclass(frozen=True)
+class MaskJob:
+    """One image's masks from its logits, as a pool worker receives it: the raw mask and/or the CRF mask (None:
+    not to be made), each written under its folder's digest."""
+
+    name: str
+    image: ImageSource
+    logit_file: str
+    raw_out: str | None
+    crf_out: str | None
+    crf: dict | None
+    raw_digest: str
+    crf_digest: str | None
+
+
+def mask_job(job: MaskJob) -> str:
+    logit = load_arrays(job.logit_file, ("logit",))["logit"]
+    raw, refined = masks_from_logits(job.image.read(), logit, job.crf if job.crf_out else None)
+    if job.raw_out:
+        save_png(job.raw_out, raw, palette=voc_palette(), record=job.raw_digest)
+    if job.crf_out:
+        save_png(job.crf_out, refined, palette=voc_palette(), record=job.crf_digest)
+    return job.name
+
+
+@dataclass(frozen=True)
+class SegTask:
+    """make_seg on one list: its images (spec, root, IDs), where its logits and masks go (``out/logit``,
+    ``out/raw``, ``out/crf``), the picklable factory of the trained network, its input normalisation, the
+    logits' record, the test scales and flip, and the CRF's parameters (None: no CRF masks)."""
+
+    spec: object
+    root: Path
+    names: list[str]
+    out: Path
+    build_model: object
+    norm: str
+    record: dict
+    scales: tuple[float, ...]
+    flip: bool
+    crf: dict | None
+
+
+def run_seg_inference(task: SegTask, config: inference.InferenceConfig) -> None:
+    """Logits for every pending image of the task into ``out/logit`` on every device, then the raw and CRF
+    masks in a process pool."""
+    from dataset.datasets import SegmentationImages
+    from engine import devices, planner
+    from misc import distributed
+
+    logit_dir, raw_dir, crf_dir = task.out / "logit", task.out / "raw", task.out / "crf"
+    folder, todo = planner.plan_outputs("make_seg logits", logit_dir, task.names, ".npz", task.record,
+                                        config.overwrite)
+    todo = devices.rank_share(todo)
+    if todo:
+        dataset = SegmentationImages([task.names[i] for i in todo], task.root, task.norm, spec=task.spec)
+        writer = LogitWriter(str(logit_dir), task.scales, task.flip, folder.digest, config.amp)
+        inference.run_inference(dataset, inference.InferenceJob(task.build_model, writer, "make_seg"), config)
+    distributed.barrier()
+    upstream = planner.upstream_digest(logit_dir, task.names, ".npz", "make_seg")
+    raw_folder, raw_todo = planner.plan_outputs("make_seg masks", raw_dir, task.names, ".png",
+                                                {"step": "make_seg raw", "upstream": upstream}, config.overwrite)
+    crf_folder, crf_todo = (planner.plan_outputs("make_seg CRF", crf_dir, task.names, ".png",
+                                                 {"step": "make_seg crf", "crf": task.crf, "upstream": upstream},
+                                                 config.overwrite) if task.crf else (None, []))
+    raw_set, crf_set = set(raw_todo), set(crf_todo)
+    jobs = [MaskJob(name, task.spec.image_source(task.root, name), str(logit_dir / f"{name}.npz"),
+                    str(raw_dir / f"{name}.png") if i in raw_set else None,
+                    str(crf_dir / f"{name}.png") if i in crf_set else None, task.crf, raw_folder.digest,
+                    crf_folder.digest if crf_folder else None)
+            for i, name in ((i, task.names[i]) for i in devices.rank_share(sorted(raw_set | crf_set)))]
+    if jobs:
+        inference.run_jobs(mask_job, jobs, "make_seg masks" + (" + CRF" if task.crf else ""), config.num_workers)

@@ -16,17 +16,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from engine import checkpoints, devices, precision
+from engine import checkpoints
 from engine.inference import init_worker
 from engine.seeding import sample_seed
 from misc import distributed
 from misc.errors import PipelineError
-from misc.settings import declared
-from misc.torchutils import PolyOptimizer
-
-# The flags the training loop reads (besides the precision flags of the steps' forward passes).
-SETTINGS = declared(devices.SETTINGS, precision.SETTINGS, ("seed", "num_workers", "overwrite", "log_every",
-                                                           "tensorboard", "work_dir", "result_dir"))
 
 
 class GlobalBatchSampler(Sampler):
@@ -96,14 +90,6 @@ def train_loader(dataset: Dataset, batch_size: int, num_workers: int, device: to
                       worker_init_fn=init_worker, generator=torch.Generator().manual_seed(seed))
 
 
-def poly_optimizer(param_groups: tuple, lr: float, weight_decay: float, max_step: int, new_lr_mult: float = 10):
-    """The official PolyOptimizer: ``lr`` on the first group, ``new_lr_mult * lr`` on the second."""
-    return PolyOptimizer([
-        {"params": param_groups[0], "lr": lr, "weight_decay": weight_decay},
-        {"params": param_groups[1], "lr": new_lr_mult * lr, "weight_decay": weight_decay},
-    ], lr=lr, weight_decay=weight_decay, max_step=max_step)
-
-
 def wrap_ddp(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """DDP around ``model`` under torchrun (the caller keeps ``model`` itself: model_without_ddp)."""
     if distributed.world_size() == 1:
@@ -144,17 +130,19 @@ class TrainRun:
 
 
 def _begin_training(model, optimizer, run: TrainRun):
-    """Clear a killed run's temporaries, resume if possible, wrap in DDP; returns (finished units, net)."""
+    """Clear a killed run's temporaries, resume if possible, wrap in DDP; returns (finished units, net, the
+    hooks' saved state)."""
     from misc.fileio import remove_stale_temporaries
 
     if distributed.is_main():
         remove_stale_temporaries(Path(run.weights_name).parent)
     distributed.barrier()
-    start = checkpoints.try_resume(run.weights_name, model, optimizer, run.device, run.record, run.overwrite)
+    start, hook_states = checkpoints.try_resume(run.weights_name, model, optimizer, run.device, run.record,
+                                                run.overwrite)
     # train() freezes the stem (requires_grad); DDP must see the final flags when it is built.
     model.train()
     net = wrap_ddp(model, run.device)
-    return start, net
+    return start, net, hook_states
 
 
 def run_metrics(run: TrainRun):
@@ -248,8 +236,10 @@ def _bar(desc: str, total: int, initial: int):
 
 @dataclass
 class LoopState:
-    """What hooks see: the 1-based optimizer step being run (or just run), the total, the 1-based epoch of an
-    epoch schedule (None for iterations), the values the step showed and the images it consumed."""
+    """What the loop shares with its hooks: the model and optimizer, the schedule, the metrics writer the loop
+    owns (hooks write scores to it), the 1-based optimizer step being run (or just run) and the total, the
+    1-based epoch of an epoch schedule (None for iterations), the values the step showed, the images it
+    consumed, and the hooks themselves (for the checkpoint to collect their state)."""
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
@@ -260,10 +250,16 @@ class LoopState:
     epoch: int | None = None
     shown: dict = field(default_factory=dict)
     images: int = 0
+    hooks: Sequence["Hook"] = ()
 
 
 class Hook:
-    """Called around each optimizer step and at each epoch's end; every method may be left out."""
+    """Called before and after the run (``after_train`` even when it fails), around each optimizer step and at
+    each epoch's end; every method may be left out. A hook with state that resuming must restore returns it
+    from ``state_dict`` (plain values) and takes it back in ``load_state_dict``."""
+
+    def before_train(self, state: LoopState) -> None:
+        pass
 
     def before_step(self, state: LoopState) -> None:
         pass
@@ -274,7 +270,13 @@ class Hook:
     def after_epoch(self, state: LoopState) -> None:
         pass
 
-    def end(self, state: LoopState) -> None:
+    def after_train(self, state: LoopState) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
         pass
 
 
@@ -289,10 +291,17 @@ class LearningRate(Hook):
 
 
 class Logging(Hook):
-    """The progress bar's values, and periodic lines plus metrics.jsonl / TensorBoard (rank 0)."""
+    """The progress bar (one per epoch, or one for an iteration schedule), its values, and periodic lines plus
+    metrics.jsonl / TensorBoard rows (rank 0). It owns the bar: opened before a step where none is open, closed
+    at each epoch's end (before the epoch's validation prints) and at the end of the run."""
 
-    def __init__(self, device: torch.device):
-        self.pbar, self.device = None, device
+    def __init__(self, desc: str, loader: DataLoader, device: torch.device):
+        self.desc, self.loader, self.device = desc, loader, device
+        self.pbar = None
+
+    def before_step(self, state: LoopState) -> None:
+        if self.pbar is None:
+            self.pbar = state.schedule.progress_bar(self.desc, self.loader, state.iteration - 1)
 
     def after_step(self, state: LoopState) -> None:
         self.pbar.set_postfix({k: f"{v:.4f}" for k, v in state.shown.items()})
@@ -301,13 +310,21 @@ class Logging(Hook):
                                       peak_memory_mb(self.device))
         if line:
             self.pbar.write(line)
+        self.pbar.update(1)
 
-    def end(self, state: LoopState) -> None:
-        state.metrics.close()
+    def after_epoch(self, state: LoopState) -> None:
+        self._close()
+
+    def after_train(self, state: LoopState) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self.pbar is not None:
+            self.pbar = self.pbar.close()
 
 
 class Validation(Hook):
-    """``evaluate(epoch)`` after each epoch on rank 0; the scores it returns go to the metrics."""
+    """``evaluate(epoch)`` after each (1-based) epoch on rank 0; the scores it returns go to the metrics."""
 
     def __init__(self, evaluate: Callable[[int], dict | None]):
         self.evaluate = evaluate
@@ -315,21 +332,23 @@ class Validation(Hook):
     def after_epoch(self, state: LoopState) -> None:
         if not distributed.is_main():
             return
-        scores = self.evaluate(state.epoch - 1)
+        scores = self.evaluate(state.epoch)
         if scores:
             state.metrics.validation(state.iteration, state.epoch, scores)
 
 
 class Checkpointing(Hook):
-    """A resumable checkpoint on rank 0: after each epoch, or every ``save_every`` iterations (not after the
-    last, which save_final follows)."""
+    """A resumable checkpoint on rank 0, with every hook's state: after each epoch, or every ``save_every``
+    iterations (not after the last, which save_final follows)."""
 
     def __init__(self, run: TrainRun):
         self.run = run
 
     def _save(self, state: LoopState, count: int) -> None:
+        hooks = {type(h).__name__: h.state_dict() for h in state.hooks if h.state_dict()}
         distributed.save_on_master(checkpoints.save_resume, self.run.weights_name, state.model, state.optimizer,
-                                   count, self.run.saved_flags, self.run.record, state.schedule.unit)
+                                   count, state.schedule.unit,
+                                   {"args": self.run.saved_flags, "record": self.run.record, "hooks": hooks})
 
     def after_epoch(self, state: LoopState) -> None:
         self._save(state, state.epoch)
@@ -342,32 +361,34 @@ class Checkpointing(Hook):
 
 def train(model, optimizer, loader, schedule: Epochs | Iterations, run: TrainRun, train_step,
           hooks: Sequence[Hook] = ()) -> None:
-    """The training loop of every training step: resume if possible, then ``train_step(net, pack) -> (loss,
-    shown values)`` over the schedule's remaining optimizer steps (``net`` is the DDP-wrapped model; a step
-    of several batches averages their gradients). ``hooks`` run before the built-in logging and checkpoints."""
-    start, net = _begin_training(model, optimizer, run)
+    """The training loop of every training step: resume if possible (the hooks' state too), then
+    ``train_step(net, pack) -> (loss, shown values)`` over the schedule's remaining optimizer steps (``net`` is
+    the DDP-wrapped model; a step of several batches averages their gradients). The progress bar and logging
+    run first, then ``hooks``, then the checkpoints; ``after_train`` runs even when a step fails."""
+    start, net, hook_states = _begin_training(model, optimizer, run)
+    hooks = [Logging(run.desc, loader, run.device), *hooks, Checkpointing(run)]
+    for hook in hooks:
+        hook.load_state_dict(hook_states.get(type(hook).__name__, {}))
     total, done = schedule.total_steps(loader), schedule.steps_done(start, loader)
-    logging = Logging(run.device)
-    hooks = [*hooks, logging, Checkpointing(run)]
-    state = LoopState(model, optimizer, schedule, run_metrics(run), done, total)
-    for epoch, packs, ends_epoch in schedule.groups(loader, start):
-        logging.pbar = logging.pbar or schedule.progress_bar(run.desc, loader, state.iteration)
-        state.iteration, state.epoch = state.iteration + 1, epoch
-        _optimizer_step(state, net, packs, train_step, hooks)
-        logging.pbar.update(1)
-        if ends_epoch:
-            logging.pbar = logging.pbar.close()  # the epoch's bar ends before its validation prints
-            for hook in hooks:
-                hook.after_epoch(state)
-    if logging.pbar is not None:
-        logging.pbar.close()
-    for hook in hooks:
-        hook.end(state)
+    state = LoopState(model, optimizer, schedule, run_metrics(run), done, total, hooks=hooks)
+    try:
+        for hook in hooks:
+            hook.before_train(state)
+        for epoch, packs, ends_epoch in schedule.groups(loader, start):
+            state.iteration, state.epoch = state.iteration + 1, epoch
+            _optimizer_step(state, net, packs, train_step)
+            if ends_epoch:
+                for hook in hooks:
+                    hook.after_epoch(state)
+    finally:
+        for hook in hooks:
+            hook.after_train(state)
+        state.metrics.close()
 
 
-def _optimizer_step(state: LoopState, net, packs: list, train_step, hooks: Sequence[Hook]) -> None:
+def _optimizer_step(state: LoopState, net, packs: list, train_step) -> None:
     """One optimizer step on ``packs``, the hooks around it; the shown values are averaged over the packs."""
-    for hook in hooks:
+    for hook in state.hooks:
         hook.before_step(state)
     state.optimizer.zero_grad()
     state.shown, state.images = {}, 0
@@ -378,5 +399,5 @@ def _optimizer_step(state: LoopState, net, packs: list, train_step, hooks: Seque
         for k, v in shown.items():
             state.shown[k] = state.shown.get(k, 0.0) + v / len(packs)
     state.optimizer.step()
-    for hook in hooks:
+    for hook in state.hooks:
         hook.after_step(state)

@@ -159,24 +159,35 @@ def crf_inference_label_pair(img: np.ndarray, labels_a: np.ndarray, labels_b: np
     return _infer(d, labels_a, n_labels, gt_prob, t), _infer(d, labels_b, n_labels, gt_prob, t)
 
 
-def crf_inference_prob(img: np.ndarray, probs: np.ndarray, iter_max: int = 10, pos_w: float = 3,
-                       pos_xy_std: float = 1, bi_w: float = 4, bi_xy_std: float = 67,
-                       bi_rgb_std: float = 3) -> np.ndarray:
-    """deeplab-pytorch's DenseCRF post-processing of softmax probabilities (C, H, W) -> refined (C, H, W).
+class DenseCRF:
+    """deeplab-pytorch's ``DenseCRF`` (libs/utils/crf.py), under its name and parameters: ``DenseCRF(iter_max,
+    pos_w, pos_xy_std, bi_w, bi_xy_std, bi_rgb_std)(image, probmap)`` refines softmax probabilities (C, H, W).
 
     Defaults are its VOC parameters: 10 iterations, Gaussian (weight 3, xy 1), bilateral (weight 4, xy 67,
     rgb 3); the unary is -log p clipped at 1e-5 (pydensecrf's unary_from_softmax).
     """
-    import pydensecrf.densecrf as dcrf
-    from pydensecrf.utils import unary_from_softmax
 
-    c, h, w = probs.shape
-    d = dcrf.DenseCRF2D(w, h, c)
-    d.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(probs.astype(np.float32))))
-    d.addPairwiseGaussian(sxy=pos_xy_std, compat=pos_w)
-    d.addPairwiseBilateral(sxy=bi_xy_std, srgb=bi_rgb_std, rgbim=np.array(img, dtype=np.uint8, order="C"),
-                           compat=bi_w)
-    return np.asarray(d.inference(iter_max)).reshape((c, h, w))
+    def __init__(self, iter_max: int = 10, pos_w: float = 3, pos_xy_std: float = 1, bi_w: float = 4,
+                 bi_xy_std: float = 67, bi_rgb_std: float = 3):
+        self.iter_max, self.pos_w, self.pos_xy_std = iter_max, pos_w, pos_xy_std
+        self.bi_w, self.bi_xy_std, self.bi_rgb_std = bi_w, bi_xy_std, bi_rgb_std
+
+    def __call__(self, image: np.ndarray, probmap: np.ndarray) -> np.ndarray:
+        import pydensecrf.densecrf as dcrf
+        from pydensecrf.utils import unary_from_softmax
+
+        c, h, w = probmap.shape
+        d = dcrf.DenseCRF2D(w, h, c)
+        d.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(probmap.astype(np.float32))))
+        d.addPairwiseGaussian(sxy=self.pos_xy_std, compat=self.pos_w)
+        d.addPairwiseBilateral(sxy=self.bi_xy_std, srgb=self.bi_rgb_std,
+                               rgbim=np.array(image, dtype=np.uint8, order="C"), compat=self.bi_w)
+        return np.asarray(d.inference(self.iter_max)).reshape((c, h, w))
+
+
+def crf_inference_prob(img: np.ndarray, probs: np.ndarray, crf: DenseCRF | None = None) -> np.ndarray:
+    """``crf`` (deeplab-pytorch's VOC DenseCRF by default) on softmax probabilities (C, H, W) -> refined (C, H, W)."""
+    return (crf or DenseCRF())(img, probs)
 
 
 # Visualisation helpers of the official module -------------------------------------------------------------------

@@ -36,3 +36,17 @@ class StepSettings(argparse.Namespace):
 def declared(*groups: Iterable[str]) -> tuple[str, ...]:
     """The union of settings lists, in order, without repeats (a step's own flags plus its engines')."""
     return tuple(dict.fromkeys(name for group in groups for name in group))
+
+
+def flag_names(config_class) -> tuple[str, ...]:
+    """The flags a config dataclass is read from: its field names, which are the flags' names."""
+    import dataclasses
+
+    return tuple(f.name for f in dataclasses.fields(config_class))
+
+
+def from_flags(config_class, args, **values):
+    """``config_class`` filled from the flags of the same names (``values`` given instead where named), at the
+    edge: the defaults are the flags' own, defined once in ``cli/flags.py``."""
+    return config_class(**{name: values[name] if name in values else getattr(args, name)
+                           for name in flag_names(config_class)})

@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from misc import torchutils
+from net.registry import register_model
 
 _BOTTLENECK_EXPANSION = 4
 # Block counts of layer2..layer5 per ResNet depth; deeplab-pytorch ships 101, 50 is the CPU demo's trunk.
@@ -142,15 +143,18 @@ class MSC(nn.Module):
         return logits_max
 
 
+@register_model("deeplab_v2")
 def DeepLabV2_ResNet101_MSC(n_classes: int) -> MSC:  # noqa: N802 (deeplab-pytorch's name)
     return deeplabv2_msc(n_classes, depth=101)
 
 
+@register_model("deeplab_v2")
 def deeplabv2_resnet101_msc(n_classes: int) -> MSC:
     """DeepLab-v2 ResNet-101 with inputs at scales 1, 0.5 and 0.75: deeplab-pytorch's released network."""
     return deeplabv2_msc(n_classes, depth=101)
 
 
+@register_model("deeplab_v2")
 def deeplabv2_msc(n_classes: int, depth: int = 101) -> MSC:
     """DeepLab-v2 MSC on a ResNet-``depth`` trunk (101 as released; 50 for small machines)."""
     if depth not in N_BLOCKS:

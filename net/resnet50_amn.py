@@ -7,6 +7,7 @@ import torch.nn as nn
 from misc import distributed, torchutils
 from net import resnet50
 from net.deeplab_v2 import _ASPP  # AMN's head is DeepLab-v2's ASPP (deeplab-pytorch's class)
+from net.registry import register_model
 
 
 class GlobalBatchDropout(nn.Dropout):
@@ -27,6 +28,7 @@ class GlobalBatchDropout(nn.Dropout):
         return x * mask * (1.0 / (1 - self.p))
 
 
+@register_model("resnet50_amn")
 class Net(nn.Module):
     """Per-pixel classifier over background + classes, conditioned on the image-level label.
 
@@ -67,6 +69,7 @@ class Net(nn.Module):
         return list(self.backbone.parameters()), list(self.newly_added.parameters())
 
 
+@register_model("resnet50_amn")
 class CAM(Net):
     """Logits of an image and its flip (a batch of two), averaged."""
 

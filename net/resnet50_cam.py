@@ -7,8 +7,10 @@ import torch.nn.functional as F
 
 from misc import torchutils
 from net import resnet50
+from net.registry import register_model
 
 
+@register_model("resnet50_cam")
 class Net(nn.Module):
     """Multi-label classifier: ResNet-50 (output stride 16), global average pooling, 1x1 conv."""
 
@@ -39,6 +41,7 @@ class Net(nn.Module):
         return list(self.backbone.parameters()), list(self.newly_added.parameters())
 
 
+@register_model("resnet50_cam")
 class CAM(Net):
     """Class activation maps of an image and its flip (a batch of two), summed."""
 

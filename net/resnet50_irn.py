@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from misc import indexing, torchutils
 from net import resnet50
+from net.registry import register_model
 
 
 def _branch(in_ch: int, out_ch: int, groups: int, upsample: int = 1) -> nn.Sequential:
@@ -22,6 +23,7 @@ def _branch(in_ch: int, out_ch: int, groups: int, upsample: int = 1) -> nn.Seque
     return nn.Sequential(*layers)
 
 
+@register_model("resnet50_irn")
 class Net(nn.Module):
     class MeanShift(nn.Module):
         """Subtracts the mean displacement measured after training (eval mode only)."""
@@ -108,6 +110,7 @@ class Net(nn.Module):
         return self
 
 
+@register_model("resnet50_irn")
 class AffinityDisplacementLoss(Net):
     """IRN in training: per-pair affinity and displacement losses for ``path_index``'s pairs."""
 
@@ -151,6 +154,7 @@ class AffinityDisplacementLoss(Net):
             return pos_aff_loss, neg_aff_loss, self.to_displacement_loss(pair_disp), torch.abs(pair_disp)
 
 
+@register_model("resnet50_irn")
 class EdgeDisplacement(Net):
     """IRN at inference on a flip pair: boundary probabilities (1, h, w) and displacements (2, h, w)."""
 

@@ -18,6 +18,18 @@ def max_normalize(x: torch.Tensor) -> torch.Tensor:
     return x / (F.adaptive_max_pool2d(x, (1, 1)) + 1e-5)
 
 
+def amn_prediction(logit: torch.Tensor, label_cls: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """AMN's own label map of one image, for its per-epoch evaluation: the argmax over background plus the
+    image's classes of the softmax upsampled to the stride-16 grid and cropped to ``size``."""
+    from misc.imutils import get_strided_up_size
+
+    up = F.interpolate(logit, get_strided_up_size(size, 16), mode="bilinear", align_corners=False)
+    up = up[0, :, :size[0], :size[1]]
+    keys = np.pad(torch.nonzero(label_cls)[:, 0].cpu().numpy() + 1, (1, 0))
+    prob = F.softmax(up, dim=0)[torch.from_numpy(keys).to(up.device)]
+    return keys[prob.argmax(0).cpu().numpy()]
+
+
 def min_max_normalize(x: np.ndarray) -> np.ndarray:
     lo = x.min(axis=(1, 2), keepdims=True)
     hi = x.max(axis=(1, 2), keepdims=True)

@@ -7,6 +7,7 @@ Labels here are 0-based class indices, as chainercv's.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -22,7 +23,21 @@ def mask_iou(masks_a: np.ndarray, masks_b: np.ndarray) -> np.ndarray:
         return np.where(union > 0, inter / union, 0.0)
 
 
-def _match_image(pred_mask, pred_label, pred_score, gt_mask, gt_label, iou_thresh, n_pos, scores, matches) -> None:
+@dataclass
+class _Tally:
+    """Per class over all images: the ground-truth instance count, every prediction's score and whether it
+    matched (1) a ground truth not matched before."""
+
+    n_pos: dict = field(default_factory=lambda: defaultdict(int))
+    scores: dict = field(default_factory=lambda: defaultdict(list))
+    matches: dict = field(default_factory=lambda: defaultdict(list))
+
+
+def _match_image(pred: tuple, gt_mask, gt_label, iou_thresh: float, tally: _Tally) -> None:
+    """Add one image to ``tally``: its predictions ``(masks, labels, scores)`` matched greedily, best score
+    first, to the ground truth of their class (chainercv's VOC instance evaluation)."""
+    pred_mask, pred_label, pred_score = pred
+    n_pos, scores, matches = tally.n_pos, tally.scores, tally.matches
     for cls in np.unique(np.concatenate([pred_label, gt_label]).astype(np.int64)):
         p = pred_label == cls
         order = pred_score[p].argsort()[::-1]
@@ -48,12 +63,11 @@ def _match_image(pred_mask, pred_label, pred_score, gt_mask, gt_label, iou_thres
 def prec_rec(pred_masks: Sequence, pred_labels: Sequence, pred_scores: Sequence, gt_masks: Sequence,
              gt_labels: Sequence, iou_thresh: float = 0.5) -> tuple[list, list]:
     """Per-class precision and recall arrays (None where undefined), over all images."""
-    n_pos: dict[int, int] = defaultdict(int)
-    scores: dict[int, list] = defaultdict(list)
-    matches: dict[int, list] = defaultdict(list)
-    for args in zip(pred_masks, pred_labels, pred_scores, gt_masks, gt_labels):
-        pm, pl, ps, gm, gl = (np.asarray(a) for a in args)
-        _match_image(pm.astype(bool), pl, ps, gm.astype(bool), gl, iou_thresh, n_pos, scores, matches)
+    tally = _Tally()
+    for image in zip(pred_masks, pred_labels, pred_scores, gt_masks, gt_labels):
+        pm, pl, ps, gm, gl = (np.asarray(a) for a in image)
+        _match_image((pm.astype(bool), pl, ps), gm.astype(bool), gl, iou_thresh, tally)
+    n_pos, scores, matches = tally.n_pos, tally.scores, tally.matches
     n_class = max(n_pos) + 1 if n_pos else 0
     prec, rec = [None] * n_class, [None] * n_class
     for cls in n_pos:

@@ -17,14 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dataset import registry
 from misc.experiment import run_folder
 from misc.fileio import atomic_open, cam_path, load_cam, load_png
-from misc.settings import declared
-
-# The flags the page reads.
-SETTINGS = declared(registry.SETTINGS, ("cam_out_dir", "amn_cam_out_dir", "amn_ir_label_out_dir", "sem_seg_out_dir",
-                                        "seg_out_dir", "seg_weights_name", "report_images", "result_dir", "work_dir"))
+from report.summary import ReportConfig
 
 SWEPT = ("cam", "amn_cam", "sem_seg")
 NAMES = {"cam": "CAM", "amn_cam": "AMN CAM", "sem_seg": "final mask", "seg": "segmentation net",
@@ -79,22 +74,22 @@ def _thumbnail_row(spec, root, name: str, masks: dict[str, Path], palette: np.nd
     return row, size
 
 
-def image_row(args, spec, root, name: str, palette: np.ndarray) -> dict:
+def image_row(cfg: ReportConfig, spec, root, name: str, palette: np.ndarray) -> dict:
     """One row of the image browser: the image, the fixed masks and the CAM/AMN layers, thumbnail-sized."""
     row, size = _thumbnail_row(spec, root, name, {
-        "gt": spec.gt_path(root, name), "seed": Path(args.amn_ir_label_out_dir) / f"{name}.png",
-        "final": Path(args.sem_seg_out_dir) / f"{name}.png",
-        "seg": Path(args.seg_out_dir) / "eval" / "crf" / f"{name}.png"}, palette)
-    for key, folder in (("cam", args.cam_out_dir), ("amn_cam", args.amn_cam_out_dir)):
+        "gt": spec.gt_path(root, name), "seed": Path(cfg.amn_ir_label_out_dir) / f"{name}.png",
+        "final": Path(cfg.sem_seg_out_dir) / f"{name}.png",
+        "seg": Path(cfg.seg_out_dir) / "eval" / "crf" / f"{name}.png"}, palette)
+    for key, folder in (("cam", cfg.cam_out_dir), ("amn_cam", cfg.amn_cam_out_dir)):
         layers = cam_layers(cam_path(folder, name), size)
         if layers:
             row[key] = layers
     return row
 
 
-def segmentation_row(args, spec, root, name: str, palette: np.ndarray) -> dict:
+def segmentation_row(cfg: ReportConfig, spec, root, name: str, palette: np.ndarray) -> dict:
     """One row of the segmentation network's browser (its own eval list): image, ground truth, raw and CRF masks."""
-    masks = Path(args.seg_out_dir) / "eval"
+    masks = Path(cfg.seg_out_dir) / "eval"
     return _thumbnail_row(spec, root, name, {"gt": spec.gt_path(root, name), "raw": masks / "raw" / f"{name}.png",
                                              "crf": masks / "crf" / f"{name}.png"}, palette)[0]
 
@@ -123,16 +118,16 @@ def training_curves(folder: Path) -> dict[str, list]:
     return curves
 
 
-def page_data(args, spec, root, records: dict, names: list[str], instances: list[Path]) -> dict:
+def page_data(cfg: ReportConfig, spec, root, records: dict, names: list[str], instances: list[Path]) -> dict:
     palette = spec.palette()
     classes = ["background", *spec.class_names]
-    rows = [image_row(args, spec, root, n, palette) for n in browser_names(records, names, args.report_images)]
-    folder = run_folder(args.work_dir, args.result_dir)
-    meta = Path(f"{args.seg_weights_name}.json")
+    rows = [image_row(cfg, spec, root, n, palette) for n in browser_names(records, names, cfg.report_images)]
+    folder = run_folder(cfg.work_dir, cfg.result_dir)
+    meta = Path(f"{cfg.seg_weights_name}.json")
     seg_iterations = json.loads(meta.read_text()).get("iterations") if meta.is_file() and "seg" in records else None
-    seg_names = [w["name"] for w in records.get("seg", {}).get("worst_images", [])][:args.report_images]
+    seg_names = [w["name"] for w in records.get("seg", {}).get("worst_images", [])][:cfg.report_images]
     return {"seg_iterations": seg_iterations,
-            "seg_rows": [segmentation_row(args, spec, root, n, palette) for n in seg_names],"records": {k: {key: v.get(key) for key in ("miou", "threshold", "sweep", "per_class_iou", "eval_set",
+            "seg_rows": [segmentation_row(cfg, spec, root, n, palette) for n in seg_names],"records": {k: {key: v.get(key) for key in ("miou", "threshold", "sweep", "per_class_iou", "eval_set",
                                                          "n_images", "confusion", "map", "coco")}
                         for k, v in records.items()},
             "classes": classes, "palette": palette[:len(classes)].tolist(), "rows": rows,

@@ -3,19 +3,34 @@ and the overlay rows (make_report assembles them; ``report.html`` builds the pag
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from dataset import registry
-from dataset.spec import voc_palette
+from dataset.spec import DatasetSpec, voc_palette
 from misc.fileio import atomic_open, cam_path, load_cam, load_png
-from misc.settings import declared
 
-# The flags the report's tables and overlays read.
-SETTINGS = declared(registry.SETTINGS, ("cam_out_dir", "amn_cam_out_dir", "amn_ir_label_out_dir", "sem_seg_out_dir",
-                                        "ins_seg_out_dir", "report_images"))
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What the report reads, once (make_report builds it from the flags of the same names): the dataset's spec
+    and root, every stage's output folder, the segmentation network's weights (for its metadata), how many
+    images to show, and where the results and the run's metrics are."""
+
+    spec: DatasetSpec
+    root: str | None
+    cam_out_dir: str
+    amn_cam_out_dir: str
+    amn_ir_label_out_dir: str
+    sem_seg_out_dir: str
+    ins_seg_out_dir: str
+    seg_out_dir: str
+    seg_weights_name: str
+    report_images: int
+    result_dir: str
+    work_dir: str | None
 
 STAGES = {"cam": "CAM", "amn_cam": "AMN CAM", "sem_seg": "final mask", "seg": "segmentation net",
           "seg_crf": "segmentation net + CRF"}
@@ -83,9 +98,9 @@ def save_threshold_plot(fig, ax, xlabel: str, title: str, path: Path) -> None:
     plt.close(fig)
 
 
-def seed_quality(args, seed_dir: str, names: list[str]) -> dict | None:
+def seed_quality(cfg: ReportConfig, seed_dir: str, names: list[str]) -> dict | None:
     """Precision of the confident (non-255) seed pixels against the ground truth, and the 255 fraction."""
-    spec, root = registry.get_dataset(args), registry.dataset_root(args)
+    spec, root = cfg.spec, cfg.root
     correct = confident = unsure = total = 0
     for name in names:
         path = Path(seed_dir) / f"{name}.png"
@@ -117,12 +132,12 @@ def regressions(records: dict) -> list[str]:
             if records[later]["miou"] < records[earlier]["miou"]]
 
 
-def flooding_classes(args, names: list[str], fill: float = 0.5, excess: float = 3.0) -> dict[str, int]:
+def flooding_classes(cfg: ReportConfig, names: list[str], fill: float = 0.5, excess: float = 3.0) -> dict[str, int]:
     """Classes whose final masks cover more than ``fill`` of an image and ``excess`` x its ground truth there."""
-    spec, root = registry.get_dataset(args), registry.dataset_root(args)
+    spec, root = cfg.spec, cfg.root
     counts: dict[str, int] = {}
     for name in names:
-        path = Path(args.sem_seg_out_dir) / f"{name}.png"
+        path = Path(cfg.sem_seg_out_dir) / f"{name}.png"
         if not path.is_file():
             continue
         mask, gt = load_png(path), load_png(spec.gt_path(root, name))
@@ -209,14 +224,14 @@ def _png_or_none(path: Path) -> np.ndarray | None:
     return _colour_mask(load_png(path)) if path.is_file() else None
 
 
-def overlay_row(args, name: str) -> np.ndarray:
+def overlay_row(cfg: ReportConfig, name: str) -> np.ndarray:
     """Titled row: image | ground truth | CAM | AMN CAM | AMN seed | final mask, each TILE x TILE."""
-    spec, root = registry.get_dataset(args), registry.dataset_root(args)
+    spec, root = cfg.spec, cfg.root
     img = spec.load_image(root, name)
     panels = [img, _png_or_none(spec.gt_path(root, name)),
-              _heat(img, args.cam_out_dir, name), _heat(img, args.amn_cam_out_dir, name),
-              _png_or_none(Path(args.amn_ir_label_out_dir) / f"{name}.png"),
-              _png_or_none(Path(args.sem_seg_out_dir) / f"{name}.png")]
+              _heat(img, cfg.cam_out_dir, name), _heat(img, cfg.amn_cam_out_dir, name),
+              _png_or_none(Path(cfg.amn_ir_label_out_dir) / f"{name}.png"),
+              _png_or_none(Path(cfg.sem_seg_out_dir) / f"{name}.png")]
     row = np.concatenate([_tile(p) for p in panels], axis=1)
     return np.concatenate([title_strip(row.shape[1]), row], axis=0)
 
@@ -230,14 +245,14 @@ def _instance_colours(masks: np.ndarray, img: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-def instance_row(args, name: str) -> np.ndarray | None:
+def instance_row(cfg: ReportConfig, name: str) -> np.ndarray | None:
     """image | ground-truth instances | predicted instances, or None without predictions."""
     from postprocess.instance_scoring import instances_from_voc_pngs
 
-    path = cam_path(args.ins_seg_out_dir, name)
+    path = cam_path(cfg.ins_seg_out_dir, name)
     if not path.is_file():
         return None
-    spec, root = registry.get_dataset(args), registry.dataset_root(args)
+    spec, root = cfg.spec, cfg.root
     img = spec.load_image(root, name)
     with np.load(path, allow_pickle=False) as data:
         pred = data["mask"]
@@ -248,10 +263,10 @@ def instance_row(args, name: str) -> np.ndarray | None:
     return np.concatenate([_tile(p) for p in panels], axis=1)
 
 
-def write_instance_overlays(args, names: list[str], out_dir: Path) -> list[Path]:
+def write_instance_overlays(cfg: ReportConfig, names: list[str], out_dir: Path) -> list[Path]:
     written = []
-    for name in names[:args.report_images]:
-        row = instance_row(args, name)
+    for name in names[:cfg.report_images]:
+        row = instance_row(cfg, name)
         if row is None:
             continue
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -275,12 +290,12 @@ def instance_markdown(record: dict | None) -> list[str]:
     return lines + [f"| {c} | {_fmt(record['ap'].get(c))} | {_fmt(per_class.get(c))} |" for c in classes]
 
 
-def write_overlays(args, names: list[str], out_dir: Path) -> list[Path]:
+def write_overlays(cfg: ReportConfig, names: list[str], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in names[:args.report_images]:
+    for name in names[:cfg.report_images]:
         path = out_dir / f"{name}.png"
         with atomic_open(path) as f:
-            Image.fromarray(overlay_row(args, name)).save(f, format="PNG")
+            Image.fromarray(overlay_row(cfg, name)).save(f, format="PNG")
         written.append(path)
     return written

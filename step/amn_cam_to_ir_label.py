@@ -1,15 +1,15 @@
-from dataset import registry
+"""CRF-refined seeds from the AMN maps (AMN's own seed thresholds)."""
 from engine import map_stages
 from misc.settings import declared
+from step._config import DATA_FLAGS, INFERENCE_FLAGS, data_config, inference_config
 
-# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(map_stages.SEED_SETTINGS, (
-    "amn_cam_out_dir", "amn_ir_label_out_dir",
-))
+# The flags this step reads, its own and those of the config objects it builds (misc/settings.py).
+SETTINGS = declared(DATA_FLAGS, INFERENCE_FLAGS, ("amn_cam_out_dir", "amn_ir_label_out_dir", "train_list"))
 
-"""CRF-refined seeds from the AMN maps (AMN's thresholds), for IRN."""
 
 def run(args) -> None:
-    fg, bg = registry.seed_thresholds(args, "amn")
-    map_stages.run_seeds(args, args.amn_cam_out_dir, args.amn_ir_label_out_dir, fg, bg, "amn_cam_to_ir_label",
-                         "make_amn_cam")
+    data = data_config(args)
+    fg, bg = data.seed_thresholds("amn")
+    task = map_stages.SeedTask("amn_cam_to_ir_label", "make_amn_cam", args.amn_cam_out_dir,
+                               args.amn_ir_label_out_dir, args.train_list, fg, bg)
+    map_stages.run_seeds(task, data, inference_config(args))

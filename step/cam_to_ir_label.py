@@ -1,14 +1,15 @@
-from dataset import registry
+"""CRF-refined seeds from the CAMs: confident foreground, confident background, 255 between."""
 from engine import map_stages
 from misc.settings import declared
+from step._config import DATA_FLAGS, INFERENCE_FLAGS, data_config, inference_config
 
-# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(map_stages.SEED_SETTINGS, (
-    "cam_out_dir", "ir_label_out_dir",
-))
+# The flags this step reads, its own and those of the config objects it builds (misc/settings.py).
+SETTINGS = declared(DATA_FLAGS, INFERENCE_FLAGS, ("cam_out_dir", "ir_label_out_dir", "train_list"))
 
-"""CRF-refined seeds from the CAMs: confident foreground, confident background, 255 between."""
 
 def run(args) -> None:
-    fg, bg = registry.seed_thresholds(args, "cam")
-    map_stages.run_seeds(args, args.cam_out_dir, args.ir_label_out_dir, fg, bg, "cam_to_ir_label", "make_cam")
+    data = data_config(args)
+    fg, bg = data.seed_thresholds("cam")
+    task = map_stages.SeedTask("cam_to_ir_label", "make_cam", args.cam_out_dir, args.ir_label_out_dir,
+                               args.train_list, fg, bg)
+    map_stages.run_seeds(task, data, inference_config(args))

@@ -1,15 +1,15 @@
+"""mIoU of the AMN maps at --cam_eval_thres and over the background-threshold sweep."""
 from engine import map_stages
 from misc.settings import declared
 from report import paper
+from step._config import DATA_FLAGS, data_config
 
-# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(map_stages.EVAL_SETTINGS, (
-    "amn_cam_out_dir", "cam_eval_thres",
-))
+# The flags this step reads, its own and those of the config objects it builds (misc/settings.py).
+SETTINGS = declared(DATA_FLAGS, ("amn_cam_out_dir", "cam_eval_thres", "sweep_thresholds", "result_dir"))
 
-"""mIoU of the AMN maps at --cam_eval_thres and over the background-threshold sweep."""
 
 def run(args) -> dict:
-    record = map_stages.run_eval(args, args.amn_cam_out_dir, "amn_cam", args.cam_eval_thres)
+    record = map_stages.run_eval(data_config(args), args.amn_cam_out_dir, "amn_cam", args.cam_eval_thres,
+                                 args.sweep_thresholds, args.result_dir)
     paper.print_beside(record)
     return record

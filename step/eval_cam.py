@@ -1,12 +1,12 @@
+"""mIoU of the CAMs at --cam_eval_thres and over the background-threshold sweep."""
 from engine import map_stages
 from misc.settings import declared
+from step._config import DATA_FLAGS, data_config
 
-# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(map_stages.EVAL_SETTINGS, (
-    "cam_eval_thres", "cam_out_dir",
-))
+# The flags this step reads, its own and those of the config objects it builds (misc/settings.py).
+SETTINGS = declared(DATA_FLAGS, ("cam_eval_thres", "cam_out_dir", "sweep_thresholds", "result_dir"))
 
-"""mIoU of the CAMs at --cam_eval_thres and over the background-threshold sweep."""
 
 def run(args) -> dict:
-    return map_stages.run_eval(args, args.cam_out_dir, "cam", args.cam_eval_thres)
+    return map_stages.run_eval(data_config(args), args.cam_out_dir, "cam", args.cam_eval_thres,
+                               args.sweep_thresholds, args.result_dir)

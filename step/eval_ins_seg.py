@@ -22,9 +22,10 @@ from postprocess.coco_instances import (
     prediction_annotations,
     voc_ground_truth,
 )
+from step._config import DATA_FLAGS, data_config
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(checks.SETTINGS, (
+SETTINGS = declared(DATA_FLAGS, (
     "ins_seg_out_dir", "result_dir",
 ))
 
@@ -70,7 +71,7 @@ def _pct(value) -> str:
 
 
 def run(args) -> dict | None:
-    targets = checks.eval_targets(args, "eval_ins_seg", instances=True)
+    targets = checks.eval_targets(data_config(args), "eval_ins_seg", instances=True)
     if targets is None:
         return None
     spec, root, names = targets

@@ -9,15 +9,16 @@ from misc import evaluation
 from misc.settings import declared
 from postprocess import scoring
 from report import paper
+from step._config import DATA_FLAGS, data_config
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(checks.SETTINGS, (
+SETTINGS = declared(DATA_FLAGS, (
     "result_dir", "seg_crf", "seg_eval_list", "seg_out_dir",
 ))
 
 
 def run(args) -> dict | None:
-    targets = checks.eval_targets(args, "eval_seg", args.seg_eval_list, "--seg_eval_list")
+    targets = checks.eval_targets(data_config(args), "eval_seg", args.seg_eval_list, "--seg_eval_list")
     if targets is None:
         return None
     spec, root, names = targets

@@ -16,9 +16,10 @@ from misc.settings import declared
 from postprocess import cam_maps, scoring
 from postprocess.random_walk import upsample_walk
 from report import paper
+from step._config import DATA_FLAGS, data_config
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(checks.SETTINGS, (
+SETTINGS = declared(DATA_FLAGS, (
     "result_dir", "sem_seg_bg_thres", "sem_seg_map_dir", "sem_seg_out_dir", "sweep_thresholds",
 ))
 
@@ -47,7 +48,7 @@ def sweep(args, spec, root, names: list[str]) -> dict | None:
 
 
 def run(args) -> dict | None:
-    targets = checks.eval_targets(args, "eval_sem_seg")
+    targets = checks.eval_targets(data_config(args), "eval_sem_seg")
     if targets is None:
         return None
     spec, root, names = targets

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dataset import checks, registry
+from dataset import checks
 from engine import planner
 from misc.fileio import atomic_open
 from misc.settings import declared
 from postprocess.coco_instances import ground_truth_file, pseudo_label_file
+from step._config import DATA_FLAGS, data_config
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(checks.SETTINGS, (
+SETTINGS = declared(DATA_FLAGS, (
     "infer_list", "ins_coco_json", "ins_coco_min_area", "ins_coco_min_score", "ins_gt_coco_json", "ins_seg_out_dir",
     "result_dir",
 ))
@@ -38,7 +39,7 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def run(args) -> None:
-    spec, root, names = checks.check_inputs(args, "infer_list")
+    spec, root, names = checks.check_inputs(data_config(args), args.infer_list, "--infer_list")
     made_by = planner.upstream_digest(args.ins_seg_out_dir, names, ".npz", "make_ins_seg")
     labels_path, gt_path = output_paths(args)
     info = {"description": f"IRN instance pseudo labels of {args.infer_list}", "made_by": {
@@ -51,7 +52,7 @@ def run(args) -> None:
     if not spec.has_instances(root):
         print(f"export_ins_coco: dataset {spec.name} has no instance ground truth; no {gt_path}")
         return
-    eval_names = checks.read_list(registry.eval_list_path(args), "--chainer_eval_set list")
+    eval_names = checks.read_list(data_config(args).eval_list_path(), "--chainer_eval_set list")
     gt = ground_truth_file(spec, root, eval_names)
     write_json(gt_path, gt)
     print(f"export_ins_coco: ground truth of {len(eval_names)} images ({len(gt['annotations'])} instances) in "

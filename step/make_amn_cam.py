@@ -6,16 +6,17 @@ import functools
 
 import torch
 
-from dataset import registry
 from engine import checkpoints, map_stages
 from misc import imutils
 from misc.fileio import load_png, png_path
 from misc.settings import declared
 from postprocess import cam_maps
+from step._config import DATA_FLAGS, INFERENCE_FLAGS, data_config, inference_config
 
-# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(map_stages.MAKE_SETTINGS, (
-    "amn_cam_out_dir", "amn_dropout_at_inference", "amn_network", "amn_weights_name", "ir_label_out_dir",
+# The flags this step reads, its own and those of the config objects it builds (misc/settings.py).
+SETTINGS = declared(DATA_FLAGS, INFERENCE_FLAGS, (
+    "amn_cam_out_dir", "amn_dropout_at_inference", "amn_network", "amn_weights_name", "cam_scales",
+    "ir_label_out_dir", "train_list",
 ))
 
 
@@ -31,13 +32,12 @@ def _postprocess(outputs, pack, seed_dir: str):
     return cam_maps.amn_postprocess(strided, high_res, pack["label"], seed)
 
 
-def maker(args) -> map_stages.MapMaker:
-    """AMN's maker: its postprocessing reads the CAM seeds of --ir_label_out_dir, and inference dropout changes
-    its maps."""
-    return map_stages.MapMaker(forward=_forward, postprocess=functools.partial(_postprocess,
-                                                                                seed_dir=args.ir_label_out_dir),
-                               upstream={args.ir_label_out_dir: (".png", "cam_to_ir_label")},
-                               params={"dropout_at_inference": args.amn_dropout_at_inference})
+def maker(seed_dir: str, dropout_at_inference: bool) -> map_stages.MapMaker:
+    """AMN's maker: its postprocessing reads the CAM seeds of ``seed_dir`` (--ir_label_out_dir), and inference
+    dropout changes its maps."""
+    return map_stages.MapMaker(forward=_forward, postprocess=functools.partial(_postprocess, seed_dir=seed_dir),
+                               upstream={seed_dir: (".png", "cam_to_ir_label")},
+                               params={"dropout_at_inference": dropout_at_inference})
 
 
 def build_amn(network: str, checkpoint: str, n_classes: int, dropout_at_inference: bool) -> torch.nn.Module:
@@ -49,6 +49,10 @@ def build_amn(network: str, checkpoint: str, n_classes: int, dropout_at_inferenc
 
 def run(args) -> None:
     checkpoint = checkpoints.checkpoint_path(args.amn_weights_name, "--amn_weights_name", "train_amn")
-    n_classes = registry.get_dataset(args).n_classes
-    build = functools.partial(build_amn, args.amn_network, str(checkpoint), n_classes, args.amn_dropout_at_inference)
-    map_stages.run_make(args, maker(args), args.amn_cam_out_dir, "make_amn_cam", checkpoint, build)
+    data = data_config(args)
+    build = functools.partial(build_amn, args.amn_network, str(checkpoint), data.spec().n_classes,
+                              args.amn_dropout_at_inference)
+    task = map_stages.MakeTask("make_amn_cam", args.train_list, "--train_list", args.amn_cam_out_dir, checkpoint,
+                               build, maker(args.ir_label_out_dir, args.amn_dropout_at_inference),
+                               tuple(args.cam_scales))
+    map_stages.run_make(task, data, inference_config(args))

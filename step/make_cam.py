@@ -5,15 +5,15 @@ import functools
 
 import torch
 
-from dataset import registry
 from engine import checkpoints, map_stages
 from misc import imutils
 from misc.settings import declared
 from postprocess import cam_maps
+from step._config import DATA_FLAGS, INFERENCE_FLAGS, data_config, inference_config
 
-# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(map_stages.MAKE_SETTINGS, (
-    "cam_network", "cam_out_dir", "cam_weights_name",
+# The flags this step reads, its own and those of the config objects it builds (misc/settings.py).
+SETTINGS = declared(DATA_FLAGS, INFERENCE_FLAGS, (
+    "cam_network", "cam_out_dir", "cam_scales", "cam_weights_name", "train_list",
 ))
 
 
@@ -44,6 +44,8 @@ def build_cam(network: str, checkpoint: str, n_classes: int) -> torch.nn.Module:
 
 def run(args) -> None:
     checkpoint = checkpoints.checkpoint_path(args.cam_weights_name, "--cam_weights_name", "train_cam")
-    n_classes = registry.get_dataset(args).n_classes
-    build = functools.partial(build_cam, args.cam_network, str(checkpoint), n_classes)
-    map_stages.run_make(args, MAKER, args.cam_out_dir, "make_cam", checkpoint, build)
+    data = data_config(args)
+    build = functools.partial(build_cam, args.cam_network, str(checkpoint), data.spec().n_classes)
+    task = map_stages.MakeTask("make_cam", args.train_list, "--train_list", args.cam_out_dir, checkpoint, build,
+                               MAKER, tuple(args.cam_scales))
+    map_stages.run_make(task, data, inference_config(args))

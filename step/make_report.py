@@ -8,15 +8,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dataset import checks, registry
 from dataset.spec import load_img_name_list
 from misc import evaluation
 from misc.fileio import atomic_open
-from misc.settings import declared
-from report import html, summary
+from misc.settings import declared, flag_names, from_flags
+from report import html
 from report import seeds as seeds_report
 from report.summary import (
     STAGES,
+    ReportConfig,
     flooding_classes,
     instance_markdown,
     load_records,
@@ -27,11 +27,12 @@ from report.summary import (
     write_instance_overlays,
     write_overlays,
 )
+from step._config import DATA_FLAGS, data_config
 
-# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(summary.SETTINGS, html.SETTINGS, checks.SETTINGS, (
-    "ir_label_out_dir", "train_list",
-))
+# The flags this step reads, its own and those of the config objects it builds (misc/settings.py).
+# (ReportConfig's spec and root come from the DataConfig, its other fields from flags of their names.)
+SETTINGS = declared(DATA_FLAGS, [n for n in flag_names(ReportConfig) if n not in ("spec", "root")],
+                    ("ir_label_out_dir", "train_list"))
 
 
 def seeds_section(spread: dict) -> str:
@@ -48,13 +49,15 @@ def run(args) -> Path:
     missing = [STAGES[s] for s in STAGES if s not in records and s != "seg_crf"]
     if missing:
         print(f"make_report: no results yet for {', '.join(missing)}; reporting the rest")
-    spec, root = registry.get_dataset(args), registry.checked_root(args)
+    data = data_config(args)
+    spec, root = data.spec(), data.checked_root()
+    cfg = from_flags(ReportConfig, args, spec=spec, root=data.root)
     has_gt = spec.has_ground_truth(root)
     if not has_gt:
         print(f"make_report: dataset {spec.name} has no ground truth; the report has overlays but no scores")
-    names = registry.eval_names(args) if has_gt else load_img_name_list(args.train_list)
+    names = data.eval_names() if has_gt else load_img_name_list(args.train_list)
     seeds = {label: q for label, d in (("CAM seeds", args.ir_label_out_dir), ("AMN seeds", args.amn_ir_label_out_dir))
-             if has_gt and (q := seed_quality(args, d, names)) is not None}
+             if has_gt and (q := seed_quality(cfg, d, names)) is not None}
     if any(s in records for s in ("cam", "amn_cam", "sem_seg")):
         plot_threshold_curve(records, out / "threshold_curve.png")
     ins = json.loads((result_dir / "ins_seg.json").read_text()) if (result_dir / "ins_seg.json").is_file() else None
@@ -63,15 +66,15 @@ def run(args) -> Path:
     if spread is not None and not seeds_report.plot_bands(spread, band):
         band = None
     with atomic_open(out / "summary.md", "w") as f:
-        floods = flooding_classes(args, names) if has_gt else {}
+        floods = flooding_classes(cfg, names) if has_gt else {}
         f.write(summary_markdown(records, seeds, missing, floods) + "\n".join(instance_markdown(ins)) + "\n"
                 + (seeds_section(spread) if spread is not None else ""))
     evaluation.write_json(out / "report.json", {"stages": records, "seed_quality": seeds, "missing": missing,
                                                 "instances": ins, "flooding_classes": floods,
                                                 "warnings": regressions(records)})
-    write_overlays(args, names, out / "overlays")
-    instance_rows = write_instance_overlays(args, names, out / "instances")
-    page = html.page_data(args, spec, root, {**records, **({"ins_seg": ins} if ins else {})}, names,
+    write_overlays(cfg, names, out / "overlays")
+    instance_rows = write_instance_overlays(cfg, names, out / "instances")
+    page = html.page_data(cfg, spec, root, {**records, **({"ins_seg": ins} if ins else {})}, names,
                           instance_rows)
     page["seeds"] = html.seeds_data(spread, band)
     html.write(out / "report.html", page)

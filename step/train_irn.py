@@ -1,74 +1,85 @@
 """Train IRN's class-boundary and displacement branches on the seeds' pixel-pair labels."""
 from __future__ import annotations
 
-import torch
-from torch.utils.data import DataLoader
-from tqdm import tqdm
-
 from dataset import checks
 from dataset.datasets import AffinityDataset, ImageDataset
-from engine import checkpoints, devices, inference, losses, planner, precision, training
+from engine import checkpoints, evaluators, inference, losses, optim, planner, training
 from misc import distributed, indexing
 from misc.settings import declared
-from step._training import train_run, training_record
-
-# The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
-SETTINGS = declared(training.SETTINGS, checks.SETTINGS, (
-    "amn_ir_label_out_dir", "backbone_weights", "infer_list", "ir_label_out_dir", "irn_backbone_weights",
-    "irn_batch_size", "irn_crop_size", "irn_learning_rate", "irn_network", "irn_num_epoches", "irn_rescale",
-    "irn_seeds", "irn_weight_decay", "irn_weights_name", "train_list",
-))
+from step._config import DATA_FLAGS
+from step._training import TRAIN_FLAGS, TrainingStep
 
 RESULT_FLAGS = ("dataset", "train_list", "cls_labels", "irn_network", "irn_crop_size", "irn_batch_size",
                 "irn_num_epoches", "irn_learning_rate", "irn_weight_decay", "irn_rescale", "irn_seeds", "seed", "amp")
+# The flags this step reads (misc/settings.py).
+SETTINGS = declared(TRAIN_FLAGS, DATA_FLAGS, RESULT_FLAGS, (
+    "amn_ir_label_out_dir", "backbone_weights", "infer_list", "ir_label_out_dir", "irn_backbone_weights",
+    "irn_weights_name",
+))
 
 
-def estimate_mean_shift(model, args, device, names, root, spec) -> torch.Tensor:
-    """Mean displacement over ``names`` (--infer_list, top-left crops), subtracted at inference."""
-    dataset = ImageDataset(names, root=root, crop_size=args.irn_crop_size,
-                           crop_method="top_left", spec=spec)
-    loader = DataLoader(dataset, batch_size=args.irn_batch_size, shuffle=False, num_workers=args.num_workers,
-                        drop_last=len(dataset) >= args.irn_batch_size, worker_init_fn=inference.init_worker)
-    model.eval()
-    means = []
-    with torch.no_grad():
-        for pack in tqdm(loader, desc="displacement mean", dynamic_ncols=True):
-            _, dp = model(pack["img"].to(device), False)
-            means.append(torch.mean(dp, dim=(0, 2, 3)).cpu())
-    return torch.mean(torch.stack(means), dim=0)
+def estimate_mean_shift(model, dataset, batch_size: int, workers: int, device):
+    """Mean displacement over ``dataset`` (--infer_list, top-left crops) in full batches, subtracted at
+    inference."""
+    loader = inference.image_loader(dataset, workers, collate_fn=None, batch_size=batch_size,
+                                    drop_last=len(dataset) >= batch_size)
+    return inference.inference_on_dataset(model, loader, evaluators.MeanDisplacement(), device, "displacement mean")
+
+
+class TrainIrn(TrainingStep):
+    """IRN's train_irn: the boundary and displacement branches on a frozen backbone, PolyOptimizer, the
+    affinity and displacement losses; then the mean displacement of --infer_list."""
+
+    name, weights_flag, result_flags = "train_irn", "irn_weights_name", RESULT_FLAGS
+
+    def check(self, names):
+        a = self.args
+        self.label_dir = a.amn_ir_label_out_dir if a.irn_seeds == "amn" else a.ir_label_out_dir
+        producer = "amn_cam_to_ir_label" if a.irn_seeds == "amn" else "cam_to_ir_label"
+        self.seeds = planner.upstream_digest(self.label_dir, names, ".png", producer)
+        _, _, self.infer_names = checks.check_inputs(self.data, a.infer_list, "--infer_list")
+        self.init = a.irn_backbone_weights or a.backbone_weights
+        print(f"train_irn: seeds from {self.label_dir}")
+
+    def inputs(self, names):
+        return {"seeds": self.seeds, "backbone": checkpoints.init_digest(self.init)}
+
+    def build_model(self, spec):
+        size = self.args.irn_crop_size // 4
+        self.path_index = indexing.PathIndex(radius=10, default_size=(size, size))
+        model = checkpoints.build_network(self.args.irn_network, "AffinityDisplacementLoss", path_index=self.path_index)
+        checkpoints.init_backbone(model, self.init)
+        return model
+
+    def build_train_dataset(self, spec, root, names):
+        a = self.args
+        return AffinityDataset(names, label_dir=self.label_dir, root=root, indices_from=self.path_index.src_indices,
+                               indices_to=self.path_index.dst_indices, hor_flip=True, crop_size=a.irn_crop_size,
+                               crop_method="random", rescale=tuple(a.irn_rescale), cls_labels=a.cls_labels, spec=spec)
+
+    def batch_size(self):
+        return self.args.irn_batch_size
+
+    def build_optimizer(self, model, n_train):
+        a = self.args
+        max_step = (n_train // a.irn_batch_size) * a.irn_num_epoches
+        return optim.poly_optimizer(model.trainable_parameters(), a.irn_learning_rate, a.irn_weight_decay,
+                                       max_step)
+
+    def schedule(self):
+        return training.Epochs(self.args.irn_num_epoches)
+
+    def loss(self, net, pack):
+        return losses.irn_losses([o.float() for o in self.forward(net, pack["img"], True)], pack, self.device)
+
+    def after_train(self, model):
+        if distributed.is_main():
+            a = self.args
+            dataset = ImageDataset(self.infer_names, root=self.root, crop_size=a.irn_crop_size, crop_method="top_left",
+                                   spec=self.spec)
+            mean = estimate_mean_shift(model, dataset, a.irn_batch_size, a.num_workers, self.device)
+            model.mean_shift.running_mean = mean.to(self.device)
 
 
 def run(args) -> None:
-    spec, root, names = checks.check_inputs(args, "train_list")
-    label_dir = args.amn_ir_label_out_dir if args.irn_seeds == "amn" else args.ir_label_out_dir
-    producer = "amn_cam_to_ir_label" if args.irn_seeds == "amn" else "cam_to_ir_label"
-    seeds = planner.upstream_digest(label_dir, names, ".png", producer)
-    _, _, infer_names = checks.check_inputs(args, "infer_list")
-    init = args.irn_backbone_weights or args.backbone_weights
-    record = training_record(args, RESULT_FLAGS, seeds=seeds, backbone=checkpoints.init_digest(init))
-    device = devices.training_device(args.device, args.dist_timeout_min)
-    path_index = indexing.PathIndex(radius=10, default_size=(args.irn_crop_size // 4, args.irn_crop_size // 4))
-    model = checkpoints.build_network(args.irn_network, "AffinityDisplacementLoss", path_index=path_index)
-    checkpoints.init_backbone(model, init)
-    dataset = AffinityDataset(names, label_dir=label_dir, root=root,
-                              indices_from=path_index.src_indices, indices_to=path_index.dst_indices,
-                              hor_flip=True, crop_size=args.irn_crop_size, crop_method="random",
-                              rescale=tuple(args.irn_rescale), cls_labels=args.cls_labels, spec=spec)
-    loader = training.train_loader(dataset, args.irn_batch_size, args.num_workers, device, args.seed)
-    max_step = (len(dataset) // args.irn_batch_size) * args.irn_num_epoches
-    optimizer = training.poly_optimizer(model.trainable_parameters(), args.irn_learning_rate, args.irn_weight_decay,
-                                        max_step)
-    model.to(device)
-    precision.use_channels_last(model, args.channels_last)
-    print(f"train_irn: seeds from {label_dir}")
-
-    def train_step(net, pack):
-        with precision.autocast(device, args.amp):
-            out = net(precision.batch_input(pack["img"], device, args.channels_last), True)
-        return losses.irn_losses([o.float() for o in out], pack, device)
-
-    run = train_run(args, args.irn_weights_name, "train_irn", record, device)
-    training.train(model, optimizer, loader, training.Epochs(args.irn_num_epoches), run, train_step)
-    if distributed.is_main():
-        model.mean_shift.running_mean = estimate_mean_shift(model, args, device, infer_names, root, spec).to(device)
-    checkpoints.save_final(args.irn_weights_name, model)
+    TrainIrn(args).run()

@@ -13,8 +13,8 @@ import inspect
 import pytest
 
 import run_sample
-from dataset import registry
 from postprocess import random_walk
+from step._config import data_config
 
 # (flag, official value, where it is set)
 SHARED = [
@@ -87,7 +87,7 @@ def test_dataset_default_is_the_official_one(dataset, flag, official, source):
 ])
 def test_seed_thresholds_are_the_official_ones(dataset, kind, official, source):
     args = run_sample.resolve(ROOTS[dataset])[0]
-    assert registry.seed_thresholds(args, kind) == official, source
+    assert data_config(args).seed_thresholds(kind) == official, source
 
 
 def test_the_walk_uses_the_official_radius_and_beta():

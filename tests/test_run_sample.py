@@ -5,7 +5,7 @@ import pytest
 
 import run_sample
 from cli import demo
-from dataset import registry
+from dataset.registry import DataConfig
 
 
 def test_every_flag_has_help_and_shows_its_default():
@@ -56,10 +56,8 @@ def test_run_sample_coco_is_the_coco_driver(monkeypatch):
     ("voc12", "cam", (0.30, 0.05)), ("voc12", "amn", (0.45, 0.15)),
     ("coco14", "cam", (0.45, 0.15)), ("coco14", "amn", (0.45, 0.15))])
 def test_seed_threshold_defaults_per_step_and_dataset(dataset, kind, expected):
-    args = argparse.Namespace(dataset=dataset, conf_fg_thres=None, conf_bg_thres=None)
-    assert registry.seed_thresholds(args, kind) == expected
-    args.conf_fg_thres = 0.5
-    assert registry.seed_thresholds(args, kind) == (0.5, expected[1])
+    assert DataConfig(dataset, None, "c.npy").seed_thresholds(kind) == expected
+    assert DataConfig(dataset, None, "c.npy", conf_fg_thres=0.5).seed_thresholds(kind) == (0.5, expected[1])
 
 
 def test_a_root_is_required():

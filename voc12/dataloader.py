@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from dataset import datasets as _datasets
+from dataset.registry import DatasetEntry, register_dataset
 from dataset.spec import (  # noqa: F401
     CLS_LABEL_DTYPE,
     IGNORE,
@@ -30,6 +31,8 @@ N_CAT = len(CAT_LIST)
 CAT_NAME_TO_NUM = {name: i for i, name in enumerate(CAT_LIST)}
 
 VOC12 = DatasetSpec("voc12", CAT_LIST)
+register_dataset("voc12", DatasetEntry(spec=lambda root: VOC12, defaults=lambda parser_defaults, root: {},
+                                       seed_thresholds={"cam": (0.30, 0.05), "amn": (0.45, 0.15)}))
 
 
 def check_root(root, spec: DatasetSpec = VOC12):

@@ -114,8 +114,11 @@ def _pattern(kind: str, colours, size: int, period: int) -> np.ndarray:
     return np.where(sel[..., None], np.asarray(colours[0], np.float32), np.asarray(colours[1], np.float32))
 
 
-def _draw_object(img, seg, cls_idx, style: ClassStyle, size, rng, inst=None, inst_id: int = 0
-                 ) -> tuple[int, int, int, int]:
+def _draw_object(canvas: tuple, cls_idx: int, style: ClassStyle, rng, inst_id: int = 0) -> tuple[int, int, int, int]:
+    """Draw one object of class ``cls_idx`` into ``canvas`` = (image, label map, instance map or None) and return
+    its 1-based box (x0, y0, x1, y1)."""
+    img, seg, inst = canvas
+    size = img.shape[0]
     h, w = rng.uniform(0.3, 0.55) * size, rng.uniform(0.3, 0.55) * size
     cy, cx = rng.uniform(h / 2, size - h / 2), rng.uniform(w / 2, size - w / 2)
     body = _shape_mask(style.shape, cy, cx, h, w, size)
@@ -176,7 +179,7 @@ def make_scene(classes: tuple[str, ...], size: int, rng: np.random.Generator, wi
     n_obj = n_cls + int(rng.integers(0, 2))
     for k in range(n_obj):
         name = present[k % n_cls]
-        box = _draw_object(img, seg, CAT_LIST.index(name) + 1, styles[name], size, rng, inst, k + 1)
+        box = _draw_object((img, seg, inst), CAT_LIST.index(name) + 1, styles[name], rng, k + 1)
         objects.append((name, box))
     # Occlusion can hide an object entirely; keep only what is visible.
     visible = {CAT_LIST[c - 1] for c in np.unique(seg) if c}

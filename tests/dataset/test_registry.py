@@ -1,34 +1,52 @@
-"""The dataset registry: one table from --dataset to its spec, defaults and seed thresholds."""
-import argparse
+"""The dataset registry: each dataset registers beside its definition; a DataConfig answers for the chosen one."""
 import dataclasses
+import inspect
+from pathlib import Path
 
 import pytest
 
 from dataset import registry
+from dataset.registry import DataConfig
 from dataset.spec import DatasetSpec
 from misc.errors import PipelineError
 from voc12.dataloader import VOC12
 
 
-def test_every_dataset_is_one_entry():
-    assert registry.NAMES == ("voc12", "coco14", "folder") == tuple(registry.DATASETS)
-    args = argparse.Namespace(dataset="coco14", conf_fg_thres=None, conf_bg_thres=0.2)
-    assert registry.seed_thresholds(args, "cam") == (0.45, 0.2)
+def test_every_dataset_registers_where_it_is_defined():
+    assert registry.names() == ("coco14", "folder", "voc12")
+    assert DataConfig("coco14", None, "c.npy", conf_bg_thres=0.2).seed_thresholds("cam") == (0.45, 0.2)
     assert registry.step_defaults("voc12", {}) == {}
+    # The registry branches on no dataset's name: COCO's lists beside its labels are an entry attribute.
+    assert "coco14" not in inspect.getsource(DataConfig) + inspect.getsource(registry.lists_beside_labels)
 
 
 def test_an_unknown_dataset_names_the_known_ones():
-    with pytest.raises(PipelineError, match="unknown dataset 'kitti'; choose one of voc12, coco14, folder"):
-        registry.get_dataset(argparse.Namespace(dataset="kitti", kitti_root=None))
+    with pytest.raises(PipelineError, match="unknown dataset 'kitti'; choose one of coco14, folder, voc12"):
+        DataConfig("kitti", None, "c.npy").spec()
 
 
-def test_a_new_dataset_is_one_more_entry(monkeypatch):
+def test_registering_a_name_twice_with_another_entry_is_refused():
+    with pytest.raises(PipelineError, match="registered twice"):
+        registry.register_dataset("voc12", dataclasses.replace(registry.entry("voc12"), seed_thresholds={}))
+
+
+def test_a_new_dataset_is_one_registration(monkeypatch):
     spec = DatasetSpec("mine", ("a", "b"), root_flag="--mine_root")
     entry = registry.DatasetEntry(lambda root: spec, lambda defaults, root: {"train_list": f"{root}/t.txt"},
                                   {"cam": (0.3, 0.1), "amn": (0.5, 0.2)})
     monkeypatch.setitem(registry.DATASETS, "mine", entry)
-    args = argparse.Namespace(dataset="mine", mine_root="/d", gt_dir="/gt", conf_fg_thres=None, conf_bg_thres=None)
-    assert registry.get_dataset(args) == dataclasses.replace(spec, gt_root="/gt")
-    assert registry.dataset_root(args) == "/d" and registry.seed_thresholds(args, "amn") == (0.5, 0.2)
+    data = DataConfig("mine", "/d", "c.npy", gt_dir="/gt")
+    assert data.spec() == dataclasses.replace(spec, gt_root="/gt")
+    assert data.seed_thresholds("amn") == (0.5, 0.2)
     assert registry.step_defaults("mine", {}, "/d") == {"train_list": "/d/t.txt"}
-    assert registry.get_dataset(argparse.Namespace(dataset="voc12", voc12_root="/v", gt_dir=None)) is VOC12
+    assert DataConfig("voc12", "/v", "c.npy").spec() is VOC12
+
+
+def test_lists_beside_labels_follow_the_label_folder_unless_given():
+    assert registry.lists_beside_labels("coco14", "/m/cls_labels.npy", {"seg_eval_list"}) == {
+        "seg_train_list": "/m/train14.txt"}
+    assert registry.lists_beside_labels("voc12", "/m/cls_labels.npy", set()) == {}
+    assert DataConfig("coco14", "/coco", "/m/cls_labels.npy", chainer_eval_set="val").eval_list_path() == Path(
+        "/m/val14.txt")
+    assert DataConfig("voc12", "/v", "/m/cls_labels.npy", chainer_eval_set="val").eval_list_path() == Path(
+        "/v/ImageSets/Segmentation/val.txt")

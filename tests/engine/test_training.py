@@ -257,7 +257,7 @@ def test_an_iteration_of_accumulated_batches_is_one_step_on_their_mean(tmp_path)
 def _recorded_saves(monkeypatch) -> list:
     """(count, unit) of every resumable checkpoint the loop saves, instead of saving it."""
     saved = []
-    monkeypatch.setattr(checkpoints, "save_resume", lambda name, model, opt, count, flags, record, unit: saved.append(
+    monkeypatch.setattr(checkpoints, "save_resume", lambda name, model, opt, count, unit, extra: saved.append(
         (count, unit)))
     return saved
 
@@ -290,7 +290,48 @@ def test_hooks_see_steps_and_epochs_in_order_and_validation_reaches_the_metrics(
                            ("before", 3, 2), ("after", 3, 2), ("before", 4, 2), ("after", 4, 2), ("epoch", 4, 2)]
     assert saved == [(1, "epoch"), (2, "epoch")]
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [(r["iteration"], r["val_miou"]) for r in rows if "val_miou" in r] == [(2, 0.5), (4, 1.5)]
+    # Validation gets the 1-based epoch, as the hooks see it.
+    assert [(r["iteration"], r["val_miou"]) for r in rows if "val_miou" in r] == [(2, 1.5), (4, 2.5)]
+
+
+class _Counter(training.Hook):
+    """A hook with state: the steps it has seen, over a killed and resumed run."""
+
+    def __init__(self):
+        self.seen, self.ended = 0, []
+
+    def after_step(self, state):
+        self.seen += 1
+
+    def after_train(self, state):
+        self.ended.append(state.iteration)
+
+    def state_dict(self):
+        return {"seen": self.seen}
+
+    def load_state_dict(self, state):
+        self.seen = state.get("seen", 0)
+
+
+def test_after_train_runs_when_a_step_fails_and_resuming_restores_the_hooks_state(tmp_path):
+    model = torch.nn.Linear(1, 1)
+    loader = training.train_loader(_Points(), 4, 0, torch.device("cpu"))
+    counter = _Counter()
+
+    def failing_step(net, pack):
+        if counter.seen == 3:  # the second epoch's second step: after the first epoch's checkpoint
+            raise RuntimeError("killed")
+        return _square_step(net, pack)
+
+    with pytest.raises(RuntimeError, match="killed"):
+        training.train(model, torch.optim.SGD(model.parameters(), lr=0.01), loader, training.Epochs(2),
+                       _run(tmp_path), failing_step, hooks=[counter])
+    assert counter.ended == [4]  # after_train ran in the finally, at the failed step
+    resumed = _Counter()
+    training.train(model, torch.optim.SGD(model.parameters(), lr=0.01), loader, training.Epochs(2), _run(tmp_path),
+                   _square_step, hooks=[resumed])
+    # The checkpoint after epoch 1 held seen=2; the resumed run adds epoch 2's two steps.
+    assert (resumed.seen, resumed.ended) == (4, [4])
 
 
 def test_iterations_save_every_n_steps_but_not_after_the_last(tmp_path, monkeypatch):

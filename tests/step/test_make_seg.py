@@ -77,11 +77,12 @@ def test_released_checkpoint_without_meta_assumes_caffe_inputs(tmp_path, capsys)
 
     weights = tmp_path / "deeplabv2_resnet101_msc-vocaug-20000.pth"
     torch.save(deeplab_v2.deeplabv2_msc(21, depth=50).state_dict(), weights)
-    args = run_sample.build_parser().parse_args(["--seg_weights_name", str(weights), "--seg_depth", "50"])
-    model, norm, _ = seg_inference.load_seg_model(args, 21)
+    depth, norm, checkpoint = seg_inference.seg_model_settings(str(weights), 50, "auto")
+    model = seg_inference.build_seg_model(21, depth, str(checkpoint))
     assert norm == "caffe" and not model.training and "assuming Caffe" in capsys.readouterr().out
     (tmp_path / f"{weights.name}.json").write_text('{"depth": 50, "input_norm": "torchvision"}')
-    assert seg_inference.load_seg_model(args, 21)[1] == "torchvision"
+    assert seg_inference.seg_model_settings(str(weights), 101, "auto")[:2] == (50, "torchvision")
+    assert seg_inference.seg_model_settings(str(weights), 101, "caffe")[1] == "caffe"
     from misc.errors import PipelineError
     with pytest.raises(PipelineError, match="head does not fit"):
-        seg_inference.load_seg_model(args, 81)
+        seg_inference.build_seg_model(81, depth, str(checkpoint))

@@ -12,8 +12,8 @@ from step import STEPS
 
 REPO = Path(__file__).resolve().parents[2]
 FLAGS = {a.dest for a in build_parser()._actions}
-ENGINE_MODULES = ("engine.devices", "engine.inference", "engine.precision", "engine.training", "engine.irn_inference",
-                  "engine.seg_inference", "dataset.registry", "dataset.checks", "report.summary", "report.html")
+# The layers below the steps: none of them may take or read the flags namespace.
+LOWER_PACKAGES = ("engine", "postprocess", "dataset", "report", "net", "voc12", "coco14")
 
 
 def flags_read(module) -> set[str]:
@@ -34,21 +34,45 @@ def test_every_step_declares_what_it_reads(module_name):
     assert flags_read(module) <= set(module.SETTINGS), "a flag read in the step is not in its SETTINGS"
 
 
-@pytest.mark.parametrize("module_name", ENGINE_MODULES)
-def test_engines_declare_what_they_read(module_name):
-    module = importlib.import_module(module_name)
-    assert set(module.SETTINGS) <= FLAGS
-    assert flags_read(module) <= set(module.SETTINGS)
+def _namespace_uses(path: Path) -> list[str]:
+    """Functions of ``path`` that take a parameter named ``args`` (a module's own ``main(argv)`` parses its own
+    command line and is exempt), and any ``getattr(args, ...)``."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    found = [f"{path.name}:{node.lineno} {node.name}(args)" for node in ast.walk(tree)
+             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name != "main"
+             and "args" in [a.arg for a in node.args.args + node.args.kwonlyargs]]
+    found += [f"{path.name}:{node.lineno} getattr(args, ...)" for node in ast.walk(tree)
+              if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "getattr" and node.args
+              and getattr(node.args[0], "id", None) == "args"]
+    return found
 
 
-def test_engine_lists_are_part_of_their_steps():
-    from engine import irn_inference, map_stages, training
+@pytest.mark.parametrize("package", LOWER_PACKAGES)
+def test_no_layer_below_the_steps_takes_the_flags_namespace(package):
+    """Settings are read once, at the edge (step/, cli/): engines, post-processing, datasets, the report and
+    the networks take values or config objects."""
+    uses = [u for path in sorted((REPO / package).rglob("*.py")) for u in _namespace_uses(path)]
+    assert uses == []
 
-    for step in ("train_cam", "train_amn", "train_irn", "train_seg"):
-        assert set(training.SETTINGS) <= set(importlib.import_module(f"step.{step}").SETTINGS)
-    for step in ("make_sem_seg_labels", "make_ins_seg_labels"):
-        assert set(irn_inference.SETTINGS) <= set(importlib.import_module(f"step.{step}").SETTINGS)
-    assert set(map_stages.MAKE_SETTINGS) <= set(importlib.import_module("step.make_cam").SETTINGS)
+
+def test_the_scan_finds_a_namespace_parameter(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def run_make(args, maker):\n    return getattr(args, 'x', 1)\n\ndef main(args=None):\n    pass\n")
+    assert _namespace_uses(bad) == ["bad.py:1 run_make(args)", "bad.py:2 getattr(args, ...)"]
+
+
+def test_config_objects_are_read_from_flags_of_their_names():
+    from engine.inference import InferenceConfig
+    from misc.settings import flag_names
+    from report.summary import ReportConfig
+    from step._config import DATA_FLAGS
+    from step._training import TRAIN_FLAGS
+
+    assert set(flag_names(InferenceConfig)) <= FLAGS
+    assert set(flag_names(ReportConfig)) - {"spec", "root"} <= FLAGS
+    assert set(DATA_FLAGS) | set(TRAIN_FLAGS) <= FLAGS
 
 
 def test_step_settings_give_the_driver_defaults_and_refuse_the_rest():

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from cli.config import step_settings
+from dataset.datasets import ImageDataset
 from dataset.spec import load_img_name_list
 from engine import losses
 from step import train_irn
@@ -38,7 +38,7 @@ def test_mean_shift_averages_full_batches_of_top_left_crops(toy):
     from voc12 import dataloader as vocdata
 
     names = load_img_name_list(toy.meta / "train.txt")
-    args = step_settings("train_irn", irn_crop_size=32, irn_batch_size=6, num_workers=0)
-    mean = train_irn.estimate_mean_shift(_BatchSizeDisplacement(), args, "cpu", names, toy.root, vocdata.VOC12)
+    dataset = ImageDataset(names, root=toy.root, crop_size=32, crop_method="top_left", spec=vocdata.VOC12)
+    mean = train_irn.estimate_mean_shift(_BatchSizeDisplacement(), dataset, 6, 0, "cpu")
     # 16 images in batches of 6: the partial batch of 4 is dropped, as in the official loader.
     torch.testing.assert_close(mean, torch.tensor([6.0, -12.0]))

@@ -6,8 +6,6 @@ import torch.nn.functional as F
 
 from cli.config import step_settings
 from engine import losses
-from net import deeplab_v2
-from step import train_seg
 
 
 def _defaults(**over):
@@ -59,23 +57,3 @@ def test_msc_loss_sums_the_four_outputs_at_their_sizes():
     outs = [torch.randn(1, 3, 8, 8), torch.randn(1, 3, 4, 4), torch.randn(1, 3, 6, 6), torch.randn(1, 3, 8, 8)]
     expected = sum(F.cross_entropy(o, losses.resize_labels(labels, o.shape[-2:])) for o in outs)
     torch.testing.assert_close(losses.msc_loss(outs, labels, "ce"), expected)
-
-
-def test_optimizer_groups_get_1x_10x_20x_and_the_bias_group_no_decay():
-    args = _defaults(seg_lr=1e-3, seg_iter_max=100)
-    opt = train_seg.seg_optimizer(deeplab_v2.deeplabv2_msc(3, depth=50), args)
-    assert [g["lr"] for g in opt.param_groups] == [1e-3, 1e-2, 2e-2]
-    assert [g["weight_decay"] for g in opt.param_groups] == [5e-4, 5e-4, 0.0]
-    assert opt.defaults["momentum"] == 0.9
-    train_seg.set_learning_rate(opt, 21, args)
-    scale = (1 - 20 / 100) ** 0.9
-    assert [g["lr"] for g in opt.param_groups] == pytest.approx([1e-3 * scale, 1e-2 * scale, 2e-2 * scale])
-
-
-def test_missing_init_weights_error_says_what_to_put_where(tmp_path):
-    from misc.errors import PipelineError
-
-    with pytest.raises(PipelineError, match="deeplabv1_resnet101-imagenet.pth"):
-        train_seg.check_init(_defaults())
-    with pytest.raises(PipelineError, match="does not exist.*resnet101-63fe2227.pth"):
-        train_seg.check_init(_defaults(seg_init_weights=str(tmp_path / "nope.pth")))
