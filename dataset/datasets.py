@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -19,7 +19,6 @@ from dataset.transforms import (
     GetAffinityLabelFromIndices,
     MultiScaleFlipPairs,
     TorchvisionNormalize,
-    deeplab_augmentation,
     irn_augmentation,
 )
 from misc import imutils
@@ -158,13 +157,14 @@ def _as_label_dict(cls_labels) -> dict[str, np.ndarray]:
 
 
 class PseudoMaskDataset(Dataset):
-    """(image, pseudo mask) training crops for the segmentation network."""
+    """(image, pseudo mask) training pairs for the segmentation network: the image normalised for the network
+    (``norm``), then image and mask through ``transform`` (deeplab-pytorch's augmentation,
+    :func:`dataset.transforms.deeplab_augmentation`)."""
 
-    def __init__(self, names: Sequence[str], label_dir: str, root: str | Path, crop_size: int,
-                 scales: Sequence[float], norm: str, flip: bool = True, *, spec: DatasetSpec):
+    def __init__(self, names: Sequence[str], label_dir: str, root: str | Path, norm: str, transform: Callable, *,
+                 spec: DatasetSpec):
         self.names, self.label_dir, self.root = list(names), Path(label_dir), Path(root)
-        self.crop_size, self.scales, self.norm, self.flip, self.spec = crop_size, tuple(scales), norm, flip, spec
-        self.transform = deeplab_augmentation(self.scales, crop_size, flip)
+        self.norm, self.transform, self.spec = norm, transform, spec
 
     def __len__(self) -> int:
         return len(self.names)

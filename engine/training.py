@@ -189,10 +189,6 @@ class Epochs:
     def steps_done(self, finished: int, loader: DataLoader) -> int:
         return finished * len(loader)
 
-    def progress_bar(self, desc: str, loader: DataLoader, done: int):
-        """One bar per epoch, as the official steps print."""
-        return _bar(f"{desc} {done // len(loader) + 1}/{self.epochs}", len(loader), 0)
-
     def groups(self, loader: DataLoader, finished: int):
         """(1-based epoch, the batches of one optimizer step, whether the epoch ends with it)."""
         for ep in range(finished, self.epochs):
@@ -216,9 +212,6 @@ class Iterations:
 
     def steps_done(self, finished: int, loader: DataLoader) -> int:
         return finished
-
-    def progress_bar(self, desc: str, loader: DataLoader, done: int):
-        return _bar(desc, self.iter_max, done)
 
     def groups(self, loader: DataLoader, finished: int):
         batches = cycle_batches(loader, finished * self.iter_size)
@@ -300,8 +293,12 @@ class Logging(Hook):
         self.pbar = None
 
     def before_step(self, state: LoopState) -> None:
-        if self.pbar is None:
-            self.pbar = state.schedule.progress_bar(self.desc, self.loader, state.iteration - 1)
+        if self.pbar is not None:
+            return
+        if state.epoch is not None:  # an epoch schedule: one bar per epoch, as the official steps print
+            self.pbar = _bar(f"{self.desc} {state.epoch}/{state.schedule.epochs}", len(self.loader), 0)
+        else:
+            self.pbar = _bar(self.desc, state.total, state.iteration - 1)
 
     def after_step(self, state: LoopState) -> None:
         self.pbar.set_postfix({k: f"{v:.4f}" for k, v in state.shown.items()})

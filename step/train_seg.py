@@ -3,6 +3,7 @@ deeplab-pytorch's training protocol."""
 from __future__ import annotations
 
 from dataset.datasets import PseudoMaskDataset
+from dataset.transforms import deeplab_augmentation
 from engine import checkpoints, losses, optim, planner, training
 from misc import distributed
 from misc.errors import PipelineError
@@ -49,8 +50,8 @@ class TrainSeg(TrainingStep):
 
     def build_train_dataset(self, spec, root, names):
         a = self.args
-        return PseudoMaskDataset(names, a.sem_seg_out_dir, root, a.seg_crop_size, a.seg_scales, self.norm, flip=True,
-                                 spec=spec)
+        return PseudoMaskDataset(names, a.sem_seg_out_dir, root, self.norm,
+                                 deeplab_augmentation(a.seg_scales, a.seg_crop_size, flip=True), spec=spec)
 
     def batch_size(self):
         return self.args.seg_batch_size // self.args.seg_iter_size

@@ -343,3 +343,17 @@ def test_iterations_save_every_n_steps_but_not_after_the_last(tmp_path, monkeypa
                    training.Iterations(iter_max=6, save_every=2), _run(tmp_path), _square_step,
                    hooks=[training.LearningRate(lrs.append)])
     assert lrs == [1, 2, 3, 4, 5, 6] and saved == [(2, "iteration"), (4, "iteration")]
+
+
+def test_the_logging_hook_owns_its_bars_one_per_epoch_or_one_for_iterations(tmp_path, monkeypatch):
+    bars = []
+    real = training._bar
+    monkeypatch.setattr(training, "_bar", lambda desc, total, initial: bars.append((desc, total, initial)) or
+                        real(desc, total, initial))
+    model = torch.nn.Linear(1, 1)
+    loader = training.train_loader(_Points(), 4, 0, torch.device("cpu"))  # 2 batches per epoch
+    training.train(model, torch.optim.SGD(model.parameters(), lr=0.01), loader, training.Epochs(2), _run(tmp_path),
+                   _square_step)
+    training.train(model, torch.optim.SGD(model.parameters(), lr=0.01), loader, training.Iterations(iter_max=3),
+                   _run(tmp_path / "it"), _square_step)
+    assert bars == [("t 1/2", 2, 0), ("t 2/2", 2, 0), ("t", 3, 0)]
