@@ -135,15 +135,22 @@ def page_data(cfg: ReportConfig, spec, root, records: dict, names: list[str], in
             "instances": [data_uri(np.asarray(Image.open(p).convert("RGB")), "JPEG") for p in instances]}
 
 
-def seeds_data(summary: dict | None, band_png: Path | None) -> dict | None:
-    """The page's view of a seeds summary: the spread table, every run's status and the band plot."""
+def seeds_data(summary: dict | None, band_png: Path | None, page_dir: Path) -> dict | None:
+    """The page's view of a seeds summary: the spread table, every run's status with a link to its own report
+    (relative to ``page_dir``, where this page is written) and the band plot."""
     if summary is None:
         return None
+    import os
+
     from report import seeds as seeds_report
 
+    def run_row(r: dict) -> dict:
+        page = Path(r.get("folder") or "") / "report" / "report.html"
+        link = os.path.relpath(page, page_dir) if r.get("folder") and page.is_file() else None
+        return {**{k: r.get(k) for k in ("run", "status", "error")}, "report": link}
+
     band = data_uri(np.asarray(Image.open(band_png).convert("RGB"))) if band_png and band_png.is_file() else None
-    return {"stages": summary["stages"], "runs": [{k: r.get(k) for k in ("run", "status", "error")}
-                                                   for r in summary["runs"]],
+    return {"stages": summary["stages"], "runs": [run_row(r) for r in summary["runs"]],
             "names": seeds_report.STAGE_NAMES, "metrics": seeds_report.METRICS,
             "percent": sorted(seeds_report.PERCENT), "band": band}
 
@@ -201,6 +208,9 @@ function stages() {
       .forEach((v, i) => tr.appendChild(el("td", {className: i ? "" : "l"}, v)));
     t.appendChild(tr);
   }
+  if (!Object.keys(D.records).length) document.getElementById("segnote").textContent = D.seeds ?
+    "No stage ran in this folder itself: it holds one run per seed; see the spread over seeds below and each seed's own report." :
+    "No stage has been evaluated yet.";
   if (D.seg_iterations) document.getElementById("segnote").textContent = `The segmentation network trained ${D.seg_iterations} ` +
     "iterations here; the recipe trains 30,000 (VOC) or 100,000 (COCO) on a GPU, so a short run's score says nothing of what it reaches.";
 }
@@ -297,6 +307,7 @@ function training() {
 function instances() {
   const box = document.getElementById("instances"), r = D.records.ins_seg;
   if (r) box.appendChild(el("p", {}, `VOC mAP@0.5 ${pct(r.map)}; COCO mask AP ${pct(r.coco && r.coco.ap)}, AP50 ${pct(r.coco && r.coco.ap50)}, AP75 ${pct(r.coco && r.coco.ap75)} (image | ground truth | prediction)`));
+  if (!r && !D.instances.length) box.textContent = "no instance results yet (make_ins_seg, eval_ins_seg)";
   D.instances.forEach(uri => { box.appendChild(el("img", {src: uri})); box.appendChild(el("br")); });
 }
 function setThreshold(t) {
@@ -321,7 +332,13 @@ function seeds() {
     t.appendChild(tr);
   }
   box.appendChild(t);
-  box.appendChild(el("p", {}, S.runs.map(r => r.status === "ok" ? `${r.run}: ok` : `${r.run}: failed (${r.error || ""})`).join("; ")));
+  const runs = el("p", {id: "seedruns"});
+  S.runs.forEach((r, i) => {
+    if (i) runs.appendChild(document.createTextNode("; "));
+    runs.appendChild(r.report ? el("a", {href: r.report}, r.run) : el("span", {}, r.run));
+    runs.appendChild(document.createTextNode(r.status === "ok" ? ": ok" : `: failed (${r.error || ""})`));
+  });
+  box.appendChild(runs);
   if (S.band) box.appendChild(el("img", {src: S.band, alt: "threshold curves over seeds"}));
 }
 stages(); curves(); rows(); segRows(); confusion(); training(); instances(); seeds();

@@ -76,7 +76,7 @@ def run(args) -> Path:
     instance_rows = write_instance_overlays(cfg, names, out / "instances")
     page = html.page_data(cfg, spec, root, {**records, **({"ins_seg": ins} if ins else {})}, names,
                           instance_rows)
-    page["seeds"] = html.seeds_data(spread, band)
+    page["seeds"] = html.seeds_data(spread, band, out)
     html.write(out / "report.html", page)
     print(f"make_report: wrote {out} (open {out / 'report.html'})")
     return out

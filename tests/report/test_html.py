@@ -52,3 +52,30 @@ def test_the_slider_shows_each_stage_at_the_threshold_of_the_url(tmp_path, t):
         assert f'id="miou-{stage}">{expected:.1f}<' in dom
     assert 'id="miou-sem_seg"' not in dom  # no sweep, no slider value
     assert "train_cam" in dom and ">gt \\ pred<" in dom and "no segmentation network results yet" in dom
+
+
+def _seeds(tmp_path) -> dict:
+    """A seeds summary of two runs (one failed) and the page data of it, for a page in tmp_path/report."""
+    (tmp_path / "seed_0" / "report").mkdir(parents=True)
+    (tmp_path / "seed_0" / "report" / "report.html").write_text("<html></html>")
+    summary = {"stages": {"cam": {"miou": {"mean": 0.5, "std": 0.1, "min": 0.4, "max": 0.6, "n": 1}}},
+               "runs": [{"run": "seed 0", "folder": str(tmp_path / "seed_0"), "status": "ok", "error": None},
+                        {"run": "seed 1", "folder": str(tmp_path / "seed_1"), "status": "failed", "error": "boom"}]}
+    return html.seeds_data(summary, None, tmp_path / "report")
+
+
+def test_seeds_data_links_each_run_to_its_own_report(tmp_path):
+    assert [r["report"] for r in _seeds(tmp_path)["runs"]] == ["../seed_0/report/report.html", None]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (.ci/run installs Debian's chromium)")
+def test_a_seeds_parent_page_explains_itself_and_links_the_seeds(tmp_path):
+    seeds = _seeds(tmp_path)
+    data = {"records": {}, "classes": ["background", "cat"], "palette": [[0, 0, 0], [128, 0, 0]], "rows": [],
+            "curves": {}, "instances": [], "seeds": seeds}
+    path = html.write(tmp_path / "report" / "report.html", data)
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+                          "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert "it holds one run per seed" in dom and "no instance results yet" in dom
+    assert '<a href="../seed_0/report/report.html">seed 0</a>: ok; <span>seed 1</span>: failed (boom)' in dom
+    assert re.search(r'<tr><td class="l">CAM</td><td class="l">[^<]+</td><td class="">50.0</td>', dom)
