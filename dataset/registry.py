@@ -32,10 +32,22 @@ class DatasetEntry:
 DATASETS: dict[str, DatasetEntry] = {}
 
 
+def _same_entry(a: DatasetEntry, b: DatasetEntry) -> bool:
+    """The same registration made twice: a module run as a script (``python -m dataset.folder``) is also
+    imported under its own name, and both copies register their (equal, not identical) functions."""
+    def key(e: DatasetEntry):
+        return (e.spec.__qualname__, e.defaults.__qualname__, e.seed_thresholds, e.lists_beside_labels)
+
+    return key(a) == key(b)
+
+
 def register_dataset(name: str, entry: DatasetEntry) -> DatasetEntry:
-    """Make ``--dataset name`` mean ``entry`` (called beside the dataset's definition)."""
-    if name in DATASETS and DATASETS[name] != entry:
-        raise PipelineError(f"dataset {name!r} is registered twice")
+    """Make ``--dataset name`` mean ``entry`` (called beside the dataset's definition); the first registration
+    of a name stays, and another entry under it is refused."""
+    if name in DATASETS:
+        if not _same_entry(DATASETS[name], entry):
+            raise PipelineError(f"dataset {name!r} is registered twice")
+        return DATASETS[name]
     DATASETS[name] = entry
     return entry
 

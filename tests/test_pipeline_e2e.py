@@ -188,26 +188,6 @@ def test_coco_pipeline_end_to_end(tmp_path):
     assert not np.asarray(Image.open(tmp_path / "result" / "sem_seg" / f"{names[1]}.png")).any()
 
 
-@pytest.mark.slow
-def test_folder_pipeline_end_to_end_without_masks(toy, tmp_path, capsys):
-    from dataset import folder
-    from voc12.dataloader import CAT_LIST, load_cls_labels
-
-    labels = load_cls_labels(toy.meta / "cls_labels.npy")
-    rows = [f"{n},{';'.join(CAT_LIST[i] for i in np.flatnonzero(v))}" for n, v in labels.items()]
-    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
-    spec = folder.prepare(str(toy.root / "JPEGImages"), str(tmp_path / "labels.csv"), str(tmp_path / "mine"),
-                          val_fraction=0.2)
-    run_sample.main(["--dataset", "folder", "--folder_root", str(tmp_path / "mine"), *tiny_settings(tmp_path),
-                     *ALL_STEPS])
-    out = capsys.readouterr().out
-    names = (tmp_path / "mine" / "train.txt").read_text().split()
-    _assert_pipeline_outputs(tmp_path, names, spec.n_classes)
-    assert "eval_cam: dataset folder has no ground-truth masks" in out and "skipping the evaluation" in out
-    assert not (tmp_path / "result" / "cam.json").exists()
-    assert (tmp_path / "result" / "report" / "overlays").is_dir()
-
-
 def _own_folder(toy, tmp_path):
     """The toy's images as users have them: names with spaces, accents and dots in nested folders, repeated
     file names, several file forms, a phone photo stored turned with its EXIF orientation, and a spreadsheet

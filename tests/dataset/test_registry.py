@@ -50,3 +50,12 @@ def test_lists_beside_labels_follow_the_label_folder_unless_given():
         "/m/val14.txt")
     assert DataConfig("voc12", "/v", "/m/cls_labels.npy", chainer_eval_set="val").eval_list_path() == Path(
         "/v/ImageSets/Segmentation/val.txt")
+
+
+def test_a_module_run_as_a_script_registers_its_dataset_once(monkeypatch):
+    """``python -m dataset.folder`` is both __main__ and dataset.folder: two copies of the same functions."""
+    first = registry.entry("folder")
+    copy_spec = type(first.spec)(first.spec.__code__, first.spec.__globals__, first.spec.__name__)
+    copy_defaults = type(first.defaults)(first.defaults.__code__, first.defaults.__globals__)
+    copy = dataclasses.replace(first, spec=copy_spec, defaults=copy_defaults)
+    assert copy != first and registry.register_dataset("folder", copy) is first
