@@ -43,10 +43,8 @@ class IrnTask:
 
 
 class IrnProcessor(inference.Processor):
-    """EdgeDisplacement on an image's flip pair (float32 even under --amp), then :meth:`use` on the boundary map
-    and displacement field."""
-
-    amp: bool = False
+    """EdgeDisplacement on an image's flip pair (float32 even under --amp; subclasses hold ``amp``), then
+    :meth:`use` on the boundary map and displacement field."""
 
     def process(self, model, pack, device) -> None:
         with precision.autocast(device, self.amp):

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dataset.spec import ImageSource, voc_palette
-from engine import checkpoints, inference, precision
-from misc import imutils
+from dataset.datasets import SegmentationImages
+from dataset.spec import DatasetSpec, ImageSource, voc_palette
+from engine import checkpoints, devices, inference, planner, precision
+from misc import distributed, imutils
 from misc.fileio import load_arrays, save_arrays, save_png
 from net import deeplab_v2
 
@@ -121,11 +123,11 @@ class SegTask:
     ``out/raw``, ``out/crf``), the picklable factory of the trained network, its input normalisation, the
     logits' record, the test scales and flip, and the CRF's parameters (None: no CRF masks)."""
 
-    spec: object
+    spec: DatasetSpec
     root: Path
     names: list[str]
     out: Path
-    build_model: object
+    build_model: Callable[[], torch.nn.Module]
     norm: str
     record: dict
     scales: tuple[float, ...]
@@ -136,10 +138,6 @@ class SegTask:
 def run_seg_inference(task: SegTask, config: inference.InferenceConfig) -> None:
     """Logits for every pending image of the task into ``out/logit`` on every device, then the raw and CRF
     masks in a process pool."""
-    from dataset.datasets import SegmentationImages
-    from engine import devices, planner
-    from misc import distributed
-
     logit_dir, raw_dir, crf_dir = task.out / "logit", task.out / "raw", task.out / "crf"
     folder, todo = planner.plan_outputs("make_seg logits", logit_dir, task.names, ".npz", task.record,
                                         config.overwrite)

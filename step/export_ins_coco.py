@@ -39,7 +39,8 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def run(args) -> None:
-    spec, root, names = checks.check_inputs(data_config(args), args.infer_list, "--infer_list")
+    data = data_config(args)
+    spec, root, names = checks.check_inputs(data, args.infer_list, "--infer_list")
     made_by = planner.upstream_digest(args.ins_seg_out_dir, names, ".npz", "make_ins_seg")
     labels_path, gt_path = output_paths(args)
     info = {"description": f"IRN instance pseudo labels of {args.infer_list}", "made_by": {
@@ -52,7 +53,7 @@ def run(args) -> None:
     if not spec.has_instances(root):
         print(f"export_ins_coco: dataset {spec.name} has no instance ground truth; no {gt_path}")
         return
-    eval_names = checks.read_list(data_config(args).eval_list_path(), "--chainer_eval_set list")
+    eval_names = checks.read_list(data.eval_list_path(), "--chainer_eval_set list")
     gt = ground_truth_file(spec, root, eval_names)
     write_json(gt_path, gt)
     print(f"export_ins_coco: ground truth of {len(eval_names)} images ({len(gt['annotations'])} instances) in "
