@@ -125,8 +125,9 @@ def from_label_file(images: Path, source: Path) -> LabelledImages:
     for f in files:
         by_id.setdefault(image_id(f), []).append(f)
     out = LabelledImages(declared=declared)
+    by_path = set(files)  # once, not per row: the match is then constant time and the import linear
     for key, names in per_key.items():
-        found = _match(key, set(files), by_id)
+        found = _match(key, by_path, by_id)
         if not found:
             out.problems.append((key, f"named in {source.name} but not in {images}"))
         elif len(found) > 1:

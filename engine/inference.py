@@ -6,10 +6,7 @@ step."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing as mp
-import signal
-import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -21,6 +18,7 @@ from engine.devices import parse_devices
 from engine.precision import configure_kernels, use_channels_last
 from engine.seeding import seed_rngs
 from misc import distributed
+from misc.parallel import die_with_parent  # noqa: F401  (re-exported: its old home)
 from misc.torchutils import split_dataset
 
 
@@ -43,17 +41,6 @@ class InferenceConfig:
 def first_item(batch):
     """collate_fn for batch size 1 that keeps numpy arrays and tuples as they are."""
     return batch[0]
-
-
-def die_with_parent() -> None:
-    """Have Linux kill this process when its parent dies, even by SIGKILL, so no worker outlives its step."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def init_worker(worker_id: int) -> None:

@@ -18,6 +18,8 @@ from net import resnet50_irn
 from postprocess import instances, random_walk
 from postprocess.random_walk import Walk
 
+STRIDED = ("keys", "cam")  # what the walk reads of a CAM file: never the full-size maps
+
 
 @dataclass(frozen=True)
 class IrnOutput:
@@ -70,7 +72,7 @@ class SemSegWriter(IrnProcessor):
     amp: bool = False
 
     def use(self, pack, edge, dp) -> None:
-        cam = load_cam(cam_path(self.cam_dir, pack["name"]))
+        cam = load_cam(cam_path(self.cam_dir, pack["name"]), STRIDED)
         mask, maps = random_walk.cams_to_mask_and_maps(cam["cam"], cam["keys"], edge, pack["size"], self.walk,
                                                        self.power, self.bg_thres)
         save_png(png_path(self.out_dir, pack["name"]), mask, record=self.digests[0])
@@ -92,7 +94,7 @@ class InstanceWriter(IrnProcessor):
     amp: bool = False
 
     def use(self, pack, edge, dp) -> None:
-        cam = load_cam(cam_path(self.cam_dir, pack["name"]))
+        cam = load_cam(cam_path(self.cam_dir, pack["name"]), STRIDED)
         detected = instances.instances_from_cams(cam["cam"], cam["keys"], edge, dp.cpu().numpy(), pack["size"],
                                                  self.walk, self.bg_thres)
         instances.save_instances(cam_path(self.out_dir, pack["name"]), detected, self.digests[0])

@@ -7,6 +7,7 @@ output carries the digest of the record that made it (``engine.planner``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -18,6 +19,7 @@ from dataset.datasets import ClassificationDatasetMSF
 from dataset.registry import DataConfig
 from dataset.spec import ImageSource
 from engine import devices, inference, precision, seeding
+from engine.eval_runs import INPUTS_KEY, EvalConfig, current_result, inputs_digest
 from engine.planner import plan_outputs, upstream_digest
 from misc import evaluation
 from misc.fileio import cam_path, load_cam, png_path, save_cam, save_png
@@ -102,22 +104,35 @@ def run_make(task: MakeTask, data: DataConfig, config: inference.InferenceConfig
                                                             config.channels_last), config)
 
 
-def run_eval(data: DataConfig, cam_dir: str, stage: str, default_thres: float, sweep_thresholds: Sequence[float],
-             result_dir: str) -> dict | None:
-    """mIoU at ``default_thres`` and over the threshold sweep; prints and writes <result_dir>/<stage>.json."""
+def cam_inputs(cam_dir: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, an image's best foreground score and its label, from its CAM file (the full-size maps only)."""
+    return cam_prediction_inputs(load_cam(cam_path(cam_dir, name), ("keys", "high_res")))
+
+
+def run_eval(data: DataConfig, cam_dir: str, stage: str, thresholds: tuple[float, Sequence[float]],
+             result_dir: str, run: EvalConfig) -> dict | None:
+    """mIoU at the default threshold and over the sweep (``thresholds``: the default and the sweep's); prints
+    and writes <result_dir>/<stage>.json, or reuses it where nothing it depends on changed."""
     targets = eval_targets(data, f"eval_{stage}")
     if targets is None:
         return None
     spec, root, names = targets
-    made_by = upstream_digest(cam_dir, names, ".npz", f"make_{stage}")
+    default_thres, sweep_thresholds = thresholds
+    made_by = {str(cam_dir): upstream_digest(cam_dir, names, ".npz", f"make_{stage}")}
+    path = Path(result_dir) / f"{stage}.json"
+    digest = inputs_digest(names, made_by, {"stage": stage, "dataset": spec.name, "threshold": default_thres,
+                                            "sweep": list(sweep_thresholds), "gt": spec.gt_location(root)})
+    reused = current_result(path, digest, run, f"eval_{stage}")
+    if reused is not None:
+        return reused
     total, per_image, all_t, k_def = sweep_confusions(
-        names, lambda name: cam_prediction_inputs(load_cam(cam_path(cam_dir, name))), spec, root,
-        sweep_thresholds, default_thres, f"eval {stage}")
+        names, partial(cam_inputs, str(cam_dir)), spec, root, sweep_thresholds, default_thres, f"eval {stage}",
+        run.num_workers)
     record = evaluation_record(data.chainer_eval_set, spec, root, stage, names, total[k_def], per_image)
-    record.update(threshold=float(default_thres), made_by={str(cam_dir): made_by},
-                  sweep=sweep_record(total, all_t))
+    record.update(threshold=float(default_thres), made_by=made_by, sweep=sweep_record(total, all_t))
+    record[INPUTS_KEY] = digest
     print_sweep(stage, record)
-    evaluation.write_json(Path(result_dir) / f"{stage}.json", record)
+    evaluation.write_json(path, record)
     return record
 
 
@@ -146,7 +161,8 @@ class SeedJob:
 
 def _seed_job(job: SeedJob) -> str:
     img = job.image.read()
-    save_png(job.out_file, seed_from_cams(img, load_cam(job.cam_file), job.fg_thres, job.bg_thres), record=job.digest)
+    cams = load_cam(job.cam_file, ("keys", "high_res"))
+    save_png(job.out_file, seed_from_cams(img, cams, job.fg_thres, job.bg_thres), record=job.digest)
     return job.name
 
 

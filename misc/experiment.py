@@ -128,11 +128,19 @@ class _Stream:
 
     def write(self, message: str) -> int:
         self.terminal.write(message)
-        self.pending += message
-        *lines, self.pending = self.pending.split("\n")
+        *lines, last = message.split("\n")
         for line in lines:
-            self.log.write(line.rsplit("\r", 1)[-1] + "\n")
+            self.log.write(self._settle(line) + "\n")
+            self.pending = ""
+        self.pending = self._settle(last)
         return len(message)
+
+    def _settle(self, text: str) -> str:
+        """The current line after ``text``: only what follows its last carriage return (a redraw replaces the
+        line), so ``pending`` never holds more than one line's final state and each write costs its own length."""
+        if "\r" in text:
+            return text.rsplit("\r", 1)[-1]
+        return self.pending + text
 
     def flush(self) -> None:
         self.terminal.flush()
@@ -145,8 +153,8 @@ class _Stream:
         return self.terminal.fileno()
 
     def finish(self) -> None:
-        if self.pending.rsplit("\r", 1)[-1].strip():
-            self.log.write(self.pending.rsplit("\r", 1)[-1] + "\n")
+        if self.pending.strip():
+            self.log.write(self.pending + "\n")
         self.pending = ""
 
 

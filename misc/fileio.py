@@ -12,6 +12,7 @@ import os
 import socket
 import time
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -134,14 +135,20 @@ def save_cam(path: str | os.PathLike, keys: np.ndarray, cam: np.ndarray, high_re
                  high_res=np.asarray(high_res, dtype=np.float32), **extra)
 
 
-def load_cam(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a CAM file written by :func:`save_cam`; pickled, corrupt or truncated files are refused by name."""
+CAM_MEMBERS = ("keys", "cam", "high_res")
+
+
+def load_cam(path: str | os.PathLike, members: tuple[str, ...] = CAM_MEMBERS) -> dict[str, np.ndarray]:
+    """Read a CAM file written by :func:`save_cam`; pickled, corrupt or truncated files are refused by name.
+
+    ``members`` picks what to read: an npz member is decompressed only when asked for, so the IRN steps, which
+    use the stride-4 ``cam`` alone, skip the full-size ``high_res`` (16 times its bytes)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CAM file {path} does not exist; run the make step that writes it first")
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in ("keys", "cam", "high_res")}
+            return {k: data[k] for k in members}
     except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError) as err:
         raise PipelineError(f"CAM file {path} is corrupt or truncated ({type(err).__name__}: {err}); rerun the "
                             "make step that writes it, which redoes unreadable files") from err
@@ -170,9 +177,10 @@ def load_arrays(path: str | os.PathLike, keys: tuple[str, ...]) -> dict[str, np.
 def read_record(path: str | os.PathLike) -> str | None:
     """The provenance digest stored in an output file (None if it has none).
 
-    Cheap: it reads a PNG's header chunks and its last bytes, or an npz's zip
-    directory and one small member, not the pixels. An unreadable or truncated
-    file raises ``ValueError``.
+    Cheap: it reads a PNG's chunk headers and text chunks (seeking over the
+    pixel data, never decoding it) and its last bytes, or an npz's zip
+    directory and one small member. An unreadable or truncated file raises
+    ``ValueError``.
     """
     path = Path(path)
     try:
@@ -181,12 +189,52 @@ def read_record(path: str | os.PathLike) -> str | None:
                 f.seek(-len(_PNG_END), os.SEEK_END)
                 if f.read() != _PNG_END:
                     raise ValueError("truncated PNG (no IEND chunk)")
-            with Image.open(path) as img:
-                return img.text.get(RECORD_KEY)
+            return png_text(path).get(RECORD_KEY)
         with np.load(path, allow_pickle=False) as data:
             return str(data[RECORD_KEY]) if RECORD_KEY in data.files else None
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError, SyntaxError) as err:
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError, SyntaxError, zlib.error) as err:
         raise ValueError(f"{type(err).__name__}: {err}") from err
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_text(path: str | os.PathLike) -> dict[str, str]:
+    """A PNG's text chunks (tEXt, zTXt, iTXt) as PIL's ``Image.text`` gives them, read from the chunk headers
+    alone: the pixel data is skipped by seeking, so this costs a few small reads whatever the image size."""
+    text: dict[str, str] = {}
+    with open(path, "rb") as f:
+        if f.read(8) != _PNG_SIGNATURE:
+            raise SyntaxError("not a PNG file")
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                raise SyntaxError("truncated PNG chunk")
+            length, kind = int.from_bytes(head[:4], "big"), head[4:]
+            if kind == b"IEND":
+                return text
+            if kind in (b"tEXt", b"zTXt", b"iTXt"):
+                data = f.read(length)
+                if len(data) < length:
+                    raise SyntaxError("truncated PNG text chunk")
+                key, value = _text_chunk(kind, data)
+                text.setdefault(key, value)
+                f.seek(4, os.SEEK_CUR)  # CRC
+            else:
+                f.seek(length + 4, os.SEEK_CUR)
+
+
+def _text_chunk(kind: bytes, data: bytes) -> tuple[str, str]:
+    """(keyword, text) of one PNG text chunk's data."""
+    key, _, rest = data.partition(b"\x00")
+    if kind == b"tEXt":
+        return key.decode("latin-1"), rest.decode("latin-1")
+    if kind == b"zTXt":
+        return key.decode("latin-1"), zlib.decompress(rest[1:]).decode("latin-1")
+    compressed, rest = rest[0], rest[2:]
+    _lang, _, rest = rest.partition(b"\x00")
+    _translated, _, value = rest.partition(b"\x00")
+    return key.decode("latin-1"), (zlib.decompress(value) if compressed else value).decode("utf-8")
 
 
 def save_torch(path: str | os.PathLike, obj: object) -> None:

@@ -3,53 +3,106 @@ label PNG folders, and the evaluation record the report reads."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
 from dataset.spec import DatasetSpec
-from misc import evaluation
+from misc import evaluation, parallel
 from misc.fileio import load_png, png_path
 
 
-def threshold_confusions(fg_max: np.ndarray, fg_label: np.ndarray, gt: np.ndarray, thresholds: np.ndarray,
-                         n_class: int) -> np.ndarray:
-    """Confusion matrices for every background threshold at once: (T, n_class, n_class).
+def present_classes(gt: np.ndarray, pred: np.ndarray, n_class: int) -> np.ndarray:
+    """The sorted classes an image's scoring can touch: background, and those in its valid ground truth or its
+    prediction (a few of COCO's 81), so its confusions are k x k instead of n_class x n_class."""
+    seen = np.bincount(gt.reshape(-1), minlength=n_class)[:n_class] > 0
+    seen |= np.bincount(pred.reshape(-1), minlength=n_class)[:n_class] > 0
+    seen[0] = True
+    return np.flatnonzero(seen)
+
+
+def compact_threshold_confusions(fg_max: np.ndarray, fg_label: np.ndarray, gt: np.ndarray, thresholds: np.ndarray,
+                                 n_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """(classes, confusions (T, k, k) over those classes) at every background threshold at once.
 
     A pixel is foreground (``fg_label``) at threshold t iff ``fg_max > t``,
     which is what argmax over [t, cams...] gives, since ties go to background.
     """
     valid = gt < n_class
     g, p, m = gt[valid].astype(np.int64), fg_label[valid].astype(np.int64), fg_max[valid]
+    classes = present_classes(g, p, n_class)
+    k = len(classes)
+    index = np.zeros(n_class, np.int64)
+    index[classes] = np.arange(k)
+    g, p = index[g], index[p]
     n_t = len(thresholds)
     n_fg_thresholds = np.searchsorted(thresholds, m, side="left")  # thresholds below m: pixel is fg there
-    fg_counts = np.bincount((g * n_class + p) * (n_t + 1) + n_fg_thresholds,
-                            minlength=n_class * n_class * (n_t + 1)).reshape(n_class, n_class, n_t + 1)
-    # fg at threshold k iff k < n_fg_thresholds: a reversed cumulative sum over the bins.
+    fg_counts = np.bincount((g * k + p) * (n_t + 1) + n_fg_thresholds,
+                            minlength=k * k * (n_t + 1)).reshape(k, k, n_t + 1)
+    # fg at threshold j iff j < n_fg_thresholds: a reversed cumulative sum over the bins.
     fg_at = np.flip(np.cumsum(np.flip(fg_counts, -1), -1), -1)[..., 1:]
     conf = np.moveaxis(fg_at, -1, 0).copy()
-    bg_at = np.bincount(g, minlength=n_class)[None, :] - conf.sum(-1)
+    bg_at = np.bincount(g, minlength=k)[None, :] - conf.sum(-1)
     conf[:, :, 0] += bg_at
-    return conf
+    return classes, conf
+
+
+def threshold_confusions(fg_max: np.ndarray, fg_label: np.ndarray, gt: np.ndarray, thresholds: np.ndarray,
+                         n_class: int) -> np.ndarray:
+    """Confusion matrices for every background threshold at once: (T, n_class, n_class)."""
+    classes, conf = compact_threshold_confusions(fg_max, fg_label, gt, thresholds, n_class)
+    full = np.zeros((len(thresholds), n_class, n_class), np.int64)
+    full[:, classes[:, None], classes[None, :]] = conf
+    return full
+
+
+def compact_miou(classes: np.ndarray, conf: np.ndarray, n_class: int) -> float:
+    """The mIoU of a compact confusion, equal to the bit to that of its full table (the IoUs are averaged in
+    the full table's order, as numpy's pairwise sum depends on the positions)."""
+    iou = np.full(n_class, np.nan)
+    iou[classes] = evaluation.iou_from_confusion(conf)
+    return evaluation.mean_iou(iou)
+
+
+@dataclass(frozen=True)
+class SweepSource:
+    """Where a sweep's per-image inputs come from (picklable, so pool workers get it): ``inputs(name)`` gives
+    an image's best foreground score and its label per pixel (a module-level function or a partial of one)."""
+
+    inputs: Callable[[str], tuple[np.ndarray, np.ndarray]]
+    spec: DatasetSpec
+    root: Path
+    thresholds: np.ndarray
+    default_index: int
+
+
+def _image_sweep(source: SweepSource, name: str) -> tuple[np.ndarray, np.ndarray, float]:
+    fg_max, fg_label = source.inputs(name)
+    n_class = source.spec.n_classes + 1
+    gt = source.spec.load_gt(source.root, name, fg_max.shape)
+    classes, conf = compact_threshold_confusions(fg_max, fg_label, gt, source.thresholds, n_class)
+    return classes, conf, compact_miou(classes, conf[source.default_index], n_class)
 
 
 def sweep_confusions(names: Sequence[str], inputs: Callable[[str], tuple[np.ndarray, np.ndarray]],
-                     spec: DatasetSpec, root: Path, thresholds, default_thres: float, desc: str):
+                     spec: DatasetSpec, root: Path, thresholds, default_thres: float, desc: str, workers: int = 1):
     """Confusions of every image at every background threshold (and the default one): (T, n, n) summed, each
     image's mIoU at the default, the sorted thresholds and the default's index. ``inputs(name)`` gives an
-    image's best foreground score and its label per pixel."""
+    image's best foreground score and its label per pixel; ``workers`` processes share the images (the sums
+    are integers and the list keeps its order, so any count gives the same result)."""
     n_class = spec.n_classes + 1
     all_t = np.unique(np.append(np.asarray(thresholds, np.float64), default_thres))
     total = np.zeros((len(all_t), n_class, n_class), np.int64)
     per_image = []
     k_def = int(np.searchsorted(all_t, default_thres))
-    for name in tqdm(names, desc=desc, dynamic_ncols=True):
-        fg_max, fg_label = inputs(name)
-        conf = threshold_confusions(fg_max, fg_label, spec.load_gt(root, name, fg_max.shape), all_t, n_class)
-        total += conf
-        per_image.append((name, evaluation.mean_iou(evaluation.iou_from_confusion(conf[k_def]))))
+    source = SweepSource(inputs, spec, Path(root), all_t, k_def)
+    results = parallel.imap_ordered(partial(_image_sweep, source), list(names), workers, desc)
+    for name, (classes, conf, miou) in zip(names, results):
+        total[:, classes[:, None], classes[None, :]] += conf
+        per_image.append((name, miou))
     return total, per_image, all_t, k_def
 
 
@@ -62,20 +115,53 @@ def sweep_record(total: np.ndarray, thresholds: np.ndarray) -> dict:
             "per_class": [[evaluation.nan_to_none(v) for v in iou] for iou in ious]}
 
 
+@dataclass(frozen=True)
+class MaskSource:
+    """A folder of label PNGs to score (picklable, for pool workers): ``void_as_background`` scores 255 in a
+    mask as background (the pseudo masks' unsure pixels)."""
+
+    folder: Path
+    spec: DatasetSpec
+    root: Path
+    void_as_background: bool = False
+
+
+def _image_mask_confusion(source: MaskSource, name: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """(classes, k x k confusion over them, mIoU) of one mask: :func:`misc.evaluation.confusion_matrix`'s
+    counts, restricted to the classes the image has."""
+    n_class = source.spec.n_classes + 1
+    pred = load_png(png_path(source.folder, name))
+    if source.void_as_background:
+        pred = np.where(pred == 255, 0, pred)
+    gt = np.asarray(source.spec.load_gt(source.root, name, pred.shape)).reshape(-1).astype(np.int64)
+    pred = pred.reshape(-1).astype(np.int64)
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction has {pred.size} pixels but ground truth has {gt.size}")
+    valid = (gt >= 0) & (gt < n_class)
+    g, p = gt[valid], pred[valid]
+    p = np.where((p >= 0) & (p < n_class), p, 0)
+    classes = present_classes(g, p, n_class)
+    k = len(classes)
+    index = np.zeros(n_class, np.int64)
+    index[classes] = np.arange(k)
+    conf = np.bincount(index[g] * k + index[p], minlength=k * k).reshape(k, k)
+    return classes, conf, compact_miou(classes, conf, n_class)
+
+
 def score_masks(folder: str | os.PathLike, names: Sequence[str], spec: DatasetSpec, root: Path,
-                void_as_background: bool = False) -> tuple[np.ndarray, list]:
+                void_as_background: bool = False, workers: int = 1) -> tuple[np.ndarray, list]:
     """The summed confusion of the label PNGs ``folder/<id>.png`` against the ground truth, and each image's
-    mIoU; ``void_as_background`` scores 255 in a mask as background (the pseudo masks' unsure pixels)."""
+    mIoU; ``void_as_background`` scores 255 in a mask as background (the pseudo masks' unsure pixels);
+    ``workers`` processes share the images with the result of one."""
     n_class = spec.n_classes + 1
     confusion = np.zeros((n_class, n_class), np.int64)
     per_image = []
-    for name in tqdm(names, desc=f"eval {Path(folder).name}", dynamic_ncols=True):
-        pred = load_png(png_path(folder, name))
-        if void_as_background:
-            pred = np.where(pred == 255, 0, pred)
-        conf = evaluation.confusion_matrix(pred, spec.load_gt(root, name, pred.shape), n_class)
-        confusion += conf
-        per_image.append((name, evaluation.mean_iou(evaluation.iou_from_confusion(conf))))
+    source = MaskSource(Path(folder), spec, Path(root), void_as_background)
+    results = parallel.imap_ordered(partial(_image_mask_confusion, source), list(names), workers,
+                                    f"eval {Path(folder).name}")
+    for name, (classes, conf, miou) in zip(names, results):
+        confusion[classes[:, None], classes[None, :]] += conf
+        per_image.append((name, miou))
     return confusion, per_image
 
 

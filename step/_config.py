@@ -5,6 +5,7 @@ so its defaults are the flags' own (``cli/flags.py``) and a step's ``SETTINGS`` 
 from __future__ import annotations
 
 from dataset.registry import DataConfig, names
+from engine.eval_runs import EvalConfig
 from engine.inference import InferenceConfig
 from misc.settings import flag_names, from_flags
 
@@ -13,6 +14,7 @@ from misc.settings import flag_names, from_flags
 DATA_FLAGS = ("dataset", *(f"{name}_root" for name in names()), "gt_dir", "cls_labels", "chainer_eval_set",
               "conf_fg_thres", "conf_bg_thres")
 INFERENCE_FLAGS = flag_names(InferenceConfig)
+EVAL_FLAGS = flag_names(EvalConfig)
 
 
 def data_config(args) -> DataConfig:
@@ -25,3 +27,8 @@ def data_config(args) -> DataConfig:
 def inference_config(args) -> InferenceConfig:
     """The run settings every inference step shares."""
     return from_flags(InferenceConfig, args)
+
+
+def eval_config(args) -> EvalConfig:
+    """The run settings of an eval step: its scoring processes and --overwrite."""
+    return from_flags(EvalConfig, args)

@@ -66,3 +66,21 @@ def test_unlabelled_images_and_non_images_are_reported_not_dropped_silently(tmp_
     Image.new("RGB", (4, 4)).save(d / "c.png")
     found = folder_labels.from_label_file(tmp_path / "root", tmp_path / "l.csv")
     assert "1 images in" in found.notes[0] and "(first: cats/c.png)" in found.notes[0]
+
+
+def test_a_many_row_csv_resolves_every_row_to_its_file(tmp_path):
+    images = tmp_path / "images"
+    (images / "nested").mkdir(parents=True)
+    rows = ["image,labels"]
+    for i in range(3000):
+        rel = f"nested/img {i:05d}.jpg" if i % 3 == 0 else f"img {i:05d}.png"
+        (images / rel).touch()
+        key = rel if i % 2 else folder_labels.image_id(rel)  # with and without the extension
+        rows.append(f'"{key}",class{i % 7}')
+        if i % 5 == 0:
+            rows.append(f'"{key}",extra')  # a repeated row adds its class
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    found = folder_labels.from_label_file(images, tmp_path / "labels.csv")
+    assert not found.problems and len(found.files) == 3000
+    assert found.files["nested/img 00003"] == "nested/img 00003.jpg"
+    assert found.classes["img 00010"] == ["class3", "extra"] and found.classes["img 00011"] == ["class4"]

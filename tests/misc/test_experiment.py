@@ -33,6 +33,29 @@ def test_the_run_log_keeps_each_line_once_without_progress_redraws(tmp_path, cap
     assert "bar 10%" in capsys.readouterr().err  # the terminal still sees the redraws
 
 
+def test_the_log_stream_holds_only_the_current_line_after_a_million_redraws(tmp_path):
+    class Sink:
+        def __init__(self):
+            self.text = []
+
+        def write(self, s):
+            self.text.append(s)
+
+        def flush(self):
+            pass
+
+    terminal, log = Sink(), Sink()
+    stream = experiment._Stream(terminal, log)
+    stream.write("head ")
+    for i in range(1_000_000):
+        stream.write(f"\rbar {i}")
+    assert stream.pending == "bar 999999"  # one line's final state, not a million redraws
+    stream.write(" done\nnext\rnext 2\n\rtail")
+    assert "".join(log.text) == "bar 999999 done\nnext 2\n"
+    stream.finish()
+    assert "".join(log.text).endswith("next 2\ntail\n") and stream.pending == ""
+
+
 def test_metrics_smooth_over_the_window_and_write_json_lines(tmp_path):
     metrics = experiment.Metrics(tmp_path, "train_x", every=2)
     assert metrics.iteration(1, 4, {"loss": 1.0, "lr": 0.1}, images=8, epoch=1) is None

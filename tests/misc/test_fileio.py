@@ -57,3 +57,52 @@ def test_resolve_weights_accepts_the_official_doubled_suffix(tmp_path):
     assert fileio.resolve_weights(tmp_path / "res50_amn.pth") == official
     with pytest.raises(FileNotFoundError, match="res50_cam.pth"):
         fileio.resolve_weights(tmp_path / "res50_cam.pth")
+
+
+@pytest.mark.parametrize("case", ["recorded", "palette", "unrecorded", "compressed", "international", "after_idat"])
+def test_the_header_read_of_a_record_equals_the_full_decode(tmp_path, case):
+    from PIL import Image, PngImagePlugin
+
+    from misc import fileio
+
+    label = np.arange(64 * 48, dtype=np.uint8).reshape(48, 64) % 21
+    path = tmp_path / "x.png"
+    if case in ("recorded", "palette", "unrecorded"):
+        palette = np.arange(768, dtype=np.uint8) if case == "palette" else None
+        fileio.save_png(path, label, palette, record=None if case == "unrecorded" else "0123456789abcdef")
+    elif case == "after_idat":  # a text chunk behind the pixels: PIL finds it only after decoding them
+        fileio.save_png(path, label)
+        body = path.read_bytes()
+        import struct
+        import zlib as z
+
+        data = b"record\x00feedface"
+        chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", z.crc32(b"tEXt" + data))
+        end = body.rindex(b"IEND") - 4
+        path.write_bytes(body[:end] + chunk + body[end:])
+    else:
+        info = PngImagePlugin.PngInfo()
+        if case == "compressed":
+            info.add_text("record", "abc" * 400, zip=True)
+        else:
+            info.add_itxt("record", "café ☕ digest", lang="fr", tkey="empreinte", zip=True)
+        Image.fromarray(label).save(path, pnginfo=info)
+    with Image.open(path) as img:
+        img.load()
+        expected = img.text.get("record")
+    assert fileio.read_record(path) == expected
+    assert (expected is None) == (case == "unrecorded")
+
+
+def test_a_truncated_or_foreign_png_is_unreadable(tmp_path):
+    from misc import fileio
+
+    path = tmp_path / "x.png"
+    fileio.save_png(path, np.zeros((8, 8), np.uint8), record="r")
+    path.write_bytes(b"GIF89a" + path.read_bytes()[6:])
+    with pytest.raises(ValueError):
+        fileio.read_record(path)
+    fileio.save_png(path, np.zeros((8, 8), np.uint8), record="r")
+    path.write_bytes(path.read_bytes()[:40] + path.read_bytes()[-12:])  # chunks cut, IEND kept
+    with pytest.raises(ValueError):
+        fileio.read_record(path)

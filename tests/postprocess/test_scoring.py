@@ -67,3 +67,65 @@ def test_summary_names_classes_and_json_round_trip(tmp_path):
     assert json.loads((tmp_path / "x.json").read_text()) == s
 
 
+
+
+def _scored_folder(tmp_path, n=12, size=(23, 31)):
+    """A VOC root with random ground truth (void pixels included) and a folder of predicted masks and CAMs."""
+    from misc.fileio import save_cam, save_png
+    from voc12.dataloader import VOC12
+
+    rng = np.random.default_rng(3)
+    names = [f"2007_{i:06d}" for i in range(n)]
+    for name in names:
+        present = rng.choice(np.arange(1, 21), 3, replace=False)
+        gt = np.where(rng.random(size) < 0.5, 0, rng.choice(present, size))
+        gt[rng.random(size) < 0.05] = 255
+        save_png(tmp_path / "VOC2012" / "SegmentationClass" / f"{name}.png", gt)
+        pred = np.where(rng.random(size) < 0.3, rng.integers(0, 21, size), gt)
+        pred[rng.random(size) < 0.1] = 255  # unsure pixels of pseudo masks
+        save_png(tmp_path / "masks" / f"{name}.png", pred)
+        keys = np.sort(rng.choice(20, 2, replace=False))
+        save_cam(tmp_path / "cams" / f"{name}.npz", keys, np.zeros((2, 2, 2)), rng.random((2, *size)))
+    return VOC12, tmp_path / "VOC2012", names
+
+
+@pytest.mark.parametrize("void_as_background", [False, True])
+def test_mask_scores_over_present_classes_equal_the_full_table_in_one_process_or_a_pool(tmp_path, void_as_background):
+    from misc.fileio import load_png
+
+    spec, root, names = _scored_folder(tmp_path)
+    expected, miou = np.zeros((21, 21), np.int64), []
+    for name in names:
+        pred = load_png(tmp_path / "masks" / f"{name}.png")
+        if void_as_background:
+            pred = np.where(pred == 255, 0, pred)
+        conf = evaluation.confusion_matrix(pred, load_png(root / "SegmentationClass" / f"{name}.png"), 21)
+        expected += conf
+        miou.append(evaluation.mean_iou(evaluation.iou_from_confusion(conf)))
+    for workers in (1, 2):
+        total, per_image = scoring.score_masks(tmp_path / "masks", names, spec, root, void_as_background, workers)
+        np.testing.assert_array_equal(total, expected)
+        assert per_image == list(zip(names, miou))  # bit for bit, in list order
+
+
+def test_the_threshold_sweep_in_a_pool_equals_one_process_and_the_full_tables(tmp_path):
+    from functools import partial
+
+    from engine.map_stages import cam_inputs
+    from misc.fileio import load_cam, load_png
+
+    spec, root, names = _scored_folder(tmp_path)
+    inputs = partial(cam_inputs, str(tmp_path / "cams"))
+    one = scoring.sweep_confusions(names, inputs, spec, root, [0.1, 0.3, 0.5], 0.25, "sweep", workers=1)
+    pooled = scoring.sweep_confusions(names, inputs, spec, root, [0.1, 0.3, 0.5], 0.25, "sweep", workers=2)
+    np.testing.assert_array_equal(one[0], pooled[0])
+    assert one[1] == pooled[1] and one[3] == pooled[3] == 1
+    thresholds = np.array([0.1, 0.25, 0.3, 0.5])
+    full = sum(scoring.threshold_confusions(*cam_maps.cam_prediction_inputs(load_cam(tmp_path / "cams" / f"{n}.npz")),
+                                            load_png(root / "SegmentationClass" / f"{n}.png"), thresholds, 21)
+               for n in names)
+    np.testing.assert_array_equal(one[0], full)
+
+
+def test_present_classes_always_hold_background():
+    np.testing.assert_array_equal(scoring.present_classes(np.array([5, 5, 7]), np.array([2]), 21), [0, 2, 5, 7])

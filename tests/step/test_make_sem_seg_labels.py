@@ -18,7 +18,7 @@ def test_the_kept_maps_reproduce_the_mask_at_its_threshold(tmp_path):
     assert maps.dtype == np.float32 and maps.shape == (2, 12, 16)
     np.testing.assert_array_equal(mask, random_walk.cams_to_mask(cams, keys, edge, (45, 61), walk, 1.3, 0.25))
     save_arrays(tmp_path / "a.npz", keys=keys, maps=maps, size=np.asarray((45, 61)))
-    fg_max, fg_label = eval_sem_seg.walked_prediction_inputs(tmp_path / "a.npz")
+    fg_max, fg_label = eval_sem_seg.walked_prediction_inputs(str(tmp_path), "a")
     assert abs(fg_max.max() - 1) < 1e-6
     again = np.where(fg_max > 0.25, fg_label, 0)
     assert (again == mask).mean() > 0.999 and set(np.unique(again)) <= {0, 5, 15}
@@ -30,5 +30,5 @@ def test_an_image_without_classes_keeps_empty_maps(tmp_path):
                                                    torch.zeros(1, 4, 5), (16, 20), walk, 1.3, 0.25)
     assert not mask.any() and maps.shape == (0, 4, 5)
     save_arrays(tmp_path / "b.npz", keys=np.zeros(0, np.int64), maps=maps, size=np.asarray((16, 20)))
-    fg_max, fg_label = eval_sem_seg.walked_prediction_inputs(tmp_path / "b.npz")
+    fg_max, fg_label = eval_sem_seg.walked_prediction_inputs(str(tmp_path), "b")
     assert fg_max.shape == (16, 20) and not fg_label.any()

@@ -57,7 +57,7 @@ def made(golden, tmp_path_factory):
         run_sample.main(base + ["--eval_cam_pass", "True", "--cam_eval_thres", str(float(t))])
         evals[float(t)] = json.loads((tmp / "result" / "cam.json").read_text())
     return {"cam": load_cam(tmp / "cam" / f"{name}.npz"), "amn": load_cam(tmp / "amn_cam" / f"{name}.npz"),
-            "eval": evals}
+            "eval": evals, "base": base, "result": tmp / "result" / "cam.json"}
 
 
 def test_make_cam_merges_scales_as_the_official_step(golden, made):
@@ -142,6 +142,22 @@ def _seed_folder(toy, folder):
     for n in (toy.meta / "train.txt").read_text().split():
         Image.fromarray(np.zeros((64, 64), np.uint8)).save(folder / f"{n}.png")
     return folder
+
+
+def test_a_rerun_eval_reuses_its_current_result_until_an_input_or_setting_changes(golden, made, capsys):
+    last = float(golden["eval_cam/thresholds"][-1])
+    before = made["result"].read_text()
+    capsys.readouterr()
+    run_sample.main(made["base"] + ["--eval_cam_pass", "True", "--cam_eval_thres", str(last)])
+    assert "is current (same images, inputs and settings); not recomputed" in capsys.readouterr().out
+    assert made["result"].read_text() == before
+    run_sample.main(made["base"] + ["--eval_cam_pass", "True", "--cam_eval_thres", str(last),
+                                    "--sweep_thresholds", "0.1", "0.2"])
+    assert "not recomputed" not in capsys.readouterr().out
+    assert json.loads(made["result"].read_text())["sweep"]["thresholds"] == sorted({0.1, 0.2, last})
+    run_sample.main(made["base"] + ["--eval_cam_pass", "True", "--cam_eval_thres", str(last), "--overwrite", "True"])
+    assert "not recomputed" not in capsys.readouterr().out
+    assert json.loads(made["result"].read_text()) == json.loads(before)  # recomputed, same numbers
 
 
 def test_one_train_cam_step_equals_the_official_step(golden, toy, tmp_path, monkeypatch):
