@@ -60,25 +60,48 @@ def _match_image(pred: tuple, gt_mask, gt_label, iou_thresh: float, tally: _Tall
                 taken[g] = True
 
 
+class VocInstanceAP:
+    """chainercv's VOC instance AP over images added one at a time: each image's predictions are matched as it
+    comes and only their scores and hits are kept, so memory grows with the detections, not the masks."""
+
+    def __init__(self, iou_thresh: float = 0.5):
+        self.iou_thresh = iou_thresh
+        self.tally = _Tally()
+
+    def add(self, pred: tuple, gt_mask, gt_label) -> None:
+        """One image: its predictions ``(masks, 0-based labels, scores)`` and ground truth masks and labels."""
+        pm, pl, ps = (np.asarray(a) for a in pred)
+        _match_image((pm.astype(bool), pl, ps), np.asarray(gt_mask).astype(bool), np.asarray(gt_label),
+                     self.iou_thresh, self.tally)
+
+    def prec_rec(self) -> tuple[list, list]:
+        """Per-class precision and recall arrays (None where undefined) over the images added."""
+        n_pos, scores, matches = self.tally.n_pos, self.tally.scores, self.tally.matches
+        n_class = max(n_pos) + 1 if n_pos else 0
+        prec, rec = [None] * n_class, [None] * n_class
+        for cls in n_pos:
+            order = np.array(scores[cls]).argsort()[::-1]
+            hit = np.array(matches[cls], np.int8)[order]
+            tp, fp = np.cumsum(hit == 1), np.cumsum(hit == 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                prec[cls] = tp / (fp + tp)
+            if n_pos[cls] > 0:
+                rec[cls] = tp / n_pos[cls]
+        return prec, rec
+
+    def result(self) -> dict:
+        """``{"ap": per-class AP (NaN without ground truth), "map": their nanmean}``."""
+        ap = average_precision(*self.prec_rec())
+        return {"ap": ap, "map": float(np.nanmean(ap)) if np.isfinite(ap).any() else float("nan")}
+
+
 def prec_rec(pred_masks: Sequence, pred_labels: Sequence, pred_scores: Sequence, gt_masks: Sequence,
              gt_labels: Sequence, iou_thresh: float = 0.5) -> tuple[list, list]:
     """Per-class precision and recall arrays (None where undefined), over all images."""
-    tally = _Tally()
-    for image in zip(pred_masks, pred_labels, pred_scores, gt_masks, gt_labels):
-        pm, pl, ps, gm, gl = (np.asarray(a) for a in image)
-        _match_image((pm.astype(bool), pl, ps), gm.astype(bool), gl, iou_thresh, tally)
-    n_pos, scores, matches = tally.n_pos, tally.scores, tally.matches
-    n_class = max(n_pos) + 1 if n_pos else 0
-    prec, rec = [None] * n_class, [None] * n_class
-    for cls in n_pos:
-        order = np.array(scores[cls]).argsort()[::-1]
-        hit = np.array(matches[cls], np.int8)[order]
-        tp, fp = np.cumsum(hit == 1), np.cumsum(hit == 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            prec[cls] = tp / (fp + tp)
-        if n_pos[cls] > 0:
-            rec[cls] = tp / n_pos[cls]
-    return prec, rec
+    tally = VocInstanceAP(iou_thresh)
+    for pm, pl, ps, gm, gl in zip(pred_masks, pred_labels, pred_scores, gt_masks, gt_labels):
+        tally.add((pm, pl, ps), gm, gl)
+    return tally.prec_rec()
 
 
 def average_precision(prec: list, rec: list) -> np.ndarray:

@@ -9,19 +9,13 @@ from tqdm import tqdm
 
 from dataset import checks
 from engine import planner
-from misc import coco_format, evaluation
+from misc import coco_eval, evaluation
+from misc.coco_eval import StreamingCocoEval
 from misc.errors import PipelineError
 from misc.fileio import cam_path
 from misc.settings import declared
-from postprocess import instance_scoring
-from postprocess.coco_instances import (
-    categories_of,
-    ground_truth_annotations,
-    ground_truth_file,
-    load_instances,
-    prediction_annotations,
-    voc_ground_truth,
-)
+from postprocess import coco_instances
+from postprocess.instance_scoring import VocInstanceAP
 from step._config import DATA_FLAGS, data_config
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
@@ -32,38 +26,37 @@ SETTINGS = declared(DATA_FLAGS, (
 IOU_THRESHOLD = 0.5
 
 
-def load_all(spec, root: Path, names: list[str], ins_dir: str, voc_layout: bool) -> tuple[list, list]:
-    """Every image's instance file and, with VOC's PNGs, its ground-truth (masks, 0-based labels): read once."""
-    preds, gts = [], []
-    for name in tqdm(names, desc="eval ins_seg", dynamic_ncols=True):
-        preds.append(load_instances(cam_path(ins_dir, name)))
-        gts.append(voc_ground_truth(spec, root, name) if voc_layout else None)
-    return preds, gts
+def score_images(spec, root: Path, names: list[str], ins_dir: str,
+                 voc_layout: bool) -> tuple[VocInstanceAP | None, StreamingCocoEval]:
+    """Both APs' tallies over ``names``, one image at a time: its instance file and ground truth are read,
+    matched and let go, so memory holds the detections' flags, never the masks of all images."""
+    voc = VocInstanceAP(IOU_THRESHOLD) if voc_layout else None
+    coco = StreamingCocoEval(spec.category_ids)
+    truth = coco_instances.InstanceTruth(spec, root, names)
+    for name, (image, truth_anns, voc_truth) in tqdm(zip(names, truth), total=len(names), desc="eval ins_seg",
+                                                       dynamic_ncols=True):
+        det = coco_instances.load_instances(cam_path(ins_dir, name))
+        if voc is not None:
+            voc.add((det["mask"], det["class"] - 1, det["score"]), *voc_truth)
+        size = image["height"], image["width"]
+        found = coco_instances.prediction_annotations(spec, det, image["id"])
+        coco.add_image(image["id"], coco_eval.ground_truth_of(truth_anns, *size),
+                       coco_eval.detections_of(found, *size))
+    return voc, coco
 
 
-def voc_ap(spec, preds: list, gts: list) -> dict:
+def voc_ap(spec, voc: VocInstanceAP) -> dict:
     """chainercv's VOC instance AP at IoU 0.5: ``map`` and per-class ``ap``."""
-    result = instance_scoring.eval_instance_segmentation_voc(
-        [p["mask"] for p in preds], [p["class"] - 1 for p in preds], [p["score"] for p in preds],
-        [g[0] for g in gts], [g[1] for g in gts], iou_thresh=IOU_THRESHOLD)
+    result = voc.result()
     ap = np.full(spec.n_classes, np.nan)
     ap[:len(result["ap"])] = result["ap"][:spec.n_classes]
     return {"iou_threshold": IOU_THRESHOLD, "map": evaluation.nan_to_none(result["map"]),
             "ap": {c: evaluation.nan_to_none(v) for c, v in zip(spec.class_names, ap)}}
 
 
-def coco_ap(spec, root: Path, names: list[str], preds: list, gts: list) -> dict:
-    """COCO's mask AP of the instance masks against the ground truth (VOC's PNGs as loaded, else COCO's JSON)."""
-    ids = [coco_format.image_id(n) for n in names]
-    if gts[0] is None:
-        gt = ground_truth_file(spec, root, names)
-    else:
-        images = [coco_format.image_entry(n, spec.image_file_name(root, n), *g[0].shape[1:])
-                  for n, g in zip(names, gts)]
-        annotations = [a for i, g in zip(ids, gts) for a in ground_truth_annotations(spec, *g, i)]
-        gt = coco_format.instances_file(images, annotations, categories_of(spec))
-    detections = [a for i, p in zip(ids, preds) for a in prediction_annotations(spec, p, i)]
-    return coco_format.coco_ap(gt, detections)
+def coco_ap(spec, coco: StreamingCocoEval) -> dict:
+    """COCO's mask AP (pycocotools' COCOeval, streamed): AP, AP50, AP75, by size and per class."""
+    return coco.summarize(dict(zip(spec.category_ids, spec.class_names)))
 
 
 def _pct(value) -> str:
@@ -82,10 +75,10 @@ def run(args) -> dict | None:
             raise PipelineError(f"{len(missing)} evaluated images have no "
                                       f"{spec.instance_path(root, missing[0])}; pick another --chainer_eval_set")
     made_by = planner.upstream_digest(args.ins_seg_out_dir, names, ".npz", "make_ins_seg")
-    preds, gts = load_all(spec, root, names, args.ins_seg_out_dir, voc_layout)
+    voc, coco = score_images(spec, root, names, args.ins_seg_out_dir, voc_layout)
     record = {"stage": "ins_seg", "dataset": spec.name, "eval_set": args.chainer_eval_set, "n_images": len(names),
-              **(voc_ap(spec, preds, gts) if voc_layout else {"iou_threshold": IOU_THRESHOLD, "map": None, "ap": {}}),
-              "coco": coco_ap(spec, root, names, preds, gts),
+              **(voc_ap(spec, voc) if voc_layout else {"iou_threshold": IOU_THRESHOLD, "map": None, "ap": {}}),
+              "coco": coco_ap(spec, coco),
               "made_by": {str(args.ins_seg_out_dir): made_by}}
     coco = record["coco"]
     print(f"eval_ins_seg: over {len(names)} images, VOC mAP@0.5 {_pct(record['map'])}; COCO mask AP "

@@ -8,20 +8,20 @@ for the ``--chainer_eval_set`` images. See docs/instances.md.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from dataset import checks
 from engine import planner
+from misc.coco_format import write_instances_file
 from misc.fileio import atomic_open
 from misc.settings import declared
-from postprocess.coco_instances import ground_truth_file, pseudo_label_file
+from postprocess.coco_instances import InstanceTruth, categories_of, pseudo_label_entries
 from step._config import DATA_FLAGS, data_config
 
 # The flags this step reads: its own, and those of the engines it calls (misc/settings.py).
 SETTINGS = declared(DATA_FLAGS, (
     "infer_list", "ins_coco_json", "ins_coco_min_area", "ins_coco_min_score", "ins_gt_coco_json", "ins_seg_out_dir",
-    "result_dir",
+    "num_workers", "result_dir",
 ))
 
 
@@ -32,12 +32,6 @@ def output_paths(args) -> tuple[Path, Path]:
             Path(args.ins_gt_coco_json or result / "ins_gt_coco.json"))
 
 
-def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path, "w") as f:
-        json.dump(data, f)
-
-
 def run(args) -> None:
     data = data_config(args)
     spec, root, names = checks.check_inputs(data, args.infer_list, "--infer_list")
@@ -45,16 +39,17 @@ def run(args) -> None:
     labels_path, gt_path = output_paths(args)
     info = {"description": f"IRN instance pseudo labels of {args.infer_list}", "made_by": {
         str(args.ins_seg_out_dir): made_by}, "min_score": args.ins_coco_min_score, "min_area": args.ins_coco_min_area}
-    labels = pseudo_label_file(spec, root, names, args.ins_seg_out_dir, args.ins_coco_min_score,
-                               args.ins_coco_min_area, info)
-    write_json(labels_path, labels)
-    print(f"export_ins_coco: {len(labels['annotations'])} instances of {len(names)} images in {labels_path} "
+    entries = pseudo_label_entries(spec, root, names, args.ins_seg_out_dir,
+                                   (args.ins_coco_min_score, args.ins_coco_min_area), args.num_workers)
+    with atomic_open(labels_path, "w") as f:
+        _, n_instances = write_instances_file(f, entries, categories_of(spec), info)
+    print(f"export_ins_coco: {n_instances} instances of {len(names)} images in {labels_path} "
           f"(images relative to {root / spec.image_dir})")
     if not spec.has_instances(root):
         print(f"export_ins_coco: dataset {spec.name} has no instance ground truth; no {gt_path}")
         return
     eval_names = checks.read_list(data.eval_list_path(), "--chainer_eval_set list")
-    gt = ground_truth_file(spec, root, eval_names)
-    write_json(gt_path, gt)
-    print(f"export_ins_coco: ground truth of {len(eval_names)} images ({len(gt['annotations'])} instances) in "
-          f"{gt_path}")
+    truth = ((image, anns) for image, anns, _ in InstanceTruth(spec, root, eval_names))
+    with atomic_open(gt_path, "w") as f:
+        _, n_truth = write_instances_file(f, truth, categories_of(spec), {"ground_truth": str(root)})
+    print(f"export_ins_coco: ground truth of {len(eval_names)} images ({n_truth} instances) in {gt_path}")
