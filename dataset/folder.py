@@ -37,6 +37,7 @@ from dataset import folder_check, folder_labels
 from dataset.registry import DatasetEntry, register_dataset, suffixed_outputs
 from dataset.spec import DatasetSpec, save_cls_labels
 from misc.errors import PipelineError, close_progress_bars
+from misc.filecache import load_once
 from misc.fileio import atomic_open
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".JPG", ".JPEG", ".PNG")
@@ -94,7 +95,7 @@ def load_folder_spec(root: str | os.PathLike | None) -> FolderSpec:
     if not path.is_file():
         raise PipelineError(f"{path} does not exist; prepare the folder first with python -m dataset.folder "
                             f"--images DIR --labels FILE --out_dir {root}")
-    desc = json.loads(path.read_text(encoding="utf-8"))
+    desc = load_once(path, lambda p: json.loads(p.read_text(encoding="utf-8")), "folder description")
     masks = desc.get("masks")
     return FolderSpec(name="folder", class_names=tuple(desc["classes"]), image_dir="", gt_dir="",
                       gt_root=masks, root_flag="--folder_root", image_root=desc["images"],

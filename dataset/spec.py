@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from misc.errors import PipelineError
+from misc.filecache import load_once
 
 IGNORE = 255
 # The official label files are VOC's; a list without a dataset falls back to its 20 classes.
@@ -227,7 +228,16 @@ def save_cls_labels(path: str | os.PathLike, labels: dict[str, np.ndarray]) -> N
 
 
 def load_cls_labels(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The class-label vectors of a prepared dataset by image ID, read once per process while the file is
+    unchanged (COCO's is 71 MB and every step asks for it more than once); callers must not change it."""
     path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"class labels {path} do not exist; create them with the dataset's prepare command "
+                            "(python -m voc12.prepare, coco14.prepare or dataset.folder) or pass --cls_labels")
+    return load_once(path, _read_cls_labels, "cls_labels")
+
+
+def _read_cls_labels(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise PipelineError(f"class labels {path} do not exist; create them with the dataset's prepare command "
                             "(python -m voc12.prepare, coco14.prepare or dataset.folder) or pass --cls_labels")

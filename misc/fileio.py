@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
+import shutil
 import socket
 import time
 import zipfile
@@ -47,8 +49,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **open_kwargs) -> Ite
         os.replace(tmp, path)
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise PipelineError(f"no space left on the device while writing {path}; free some space and rerun "
-                                "(finished outputs are kept)") from err
+            raise PipelineError(f"no space left on device while writing {path} ({free_space(path.parent)} free); "
+                                "free some space and rerun (finished outputs are kept)") from err
         raise
     finally:
         if tmp.exists():
@@ -238,9 +240,32 @@ def _text_chunk(kind: bytes, data: bytes) -> tuple[str, str]:
 
 
 def save_torch(path: str | os.PathLike, obj: object) -> None:
-    """torch.save through a temporary file."""
+    """torch.save through a temporary file. The checkpoint is serialised in memory first, so a full disk is
+    the file system's ENOSPC (one line, from :func:`atomic_open`), not the zip writer's ``unexpected pos``."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_open(path) as f:
-        torch.save(obj, f)
+        f.write(buffer.getbuffer())
+
+
+def free_space(folder: str | os.PathLike) -> str:
+    """The free space of the file system holding ``folder`` (or its nearest existing parent), for messages."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return human_bytes(shutil.disk_usage(folder).free)
+    except OSError:
+        return "unknown"
+
+
+def human_bytes(n: float) -> str:
+    """``1.5 GB``-style sizes (powers of 1000, as disks are sold)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
 
 
 def load_state_dict(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:

@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -147,3 +148,19 @@ def test_worker_setup_travels_to_spawned_workers():
 
     setup = inference.WorkerSetup(seed=3, deterministic=False, tf32=None, threads=2)
     assert pickle.loads(pickle.dumps(setup)) == setup
+
+
+def test_under_torchrun_each_rank_reads_only_its_share_of_the_outputs(tmp_path, monkeypatch, capsys):
+    from engine import planner
+    from misc import fileio
+
+    names = [f"im{i}" for i in range(10)]
+    for name in names[:5]:
+        fileio.save_png(tmp_path / f"{name}.png", np.zeros((2, 2), np.uint8), record="old")
+    read = []
+    monkeypatch.setattr(planner, "read_record", lambda p: read.append(p.stem) or fileio.read_record(p))
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", "1")
+    _, todo = planner.plan_outputs("make_x", tmp_path, names, ".png", {"step": "make_x"}, overwrite=False)
+    assert todo == [1, 4, 7] and read == ["im1", "im4"]  # im7 does not exist: not read; no other rank's file
+    assert "(rank 1's share of 10)" in capsys.readouterr().out

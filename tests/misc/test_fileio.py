@@ -106,3 +106,72 @@ def test_a_truncated_or_foreign_png_is_unreadable(tmp_path):
     path.write_bytes(path.read_bytes()[:40] + path.read_bytes()[-12:])  # chunks cut, IEND kept
     with pytest.raises(ValueError):
         fileio.read_record(path)
+
+
+class _FullDisk:
+    """A file whose writes fail as on a full file system (ENOSPC) once ``room`` bytes are written."""
+
+    def __init__(self, path, mode="wb", room=100, **kwargs):
+        import builtins
+
+        self.file, self.room = builtins.open(path, mode, **kwargs), room
+
+    def write(self, data):
+        import errno
+
+        self.room -= len(data)
+        if self.room < 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+@pytest.mark.parametrize("writer", ["torch", "npz", "png"])
+def test_a_write_on_a_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path, monkeypatch, writer):
+    import torch
+
+    from misc.errors import PipelineError
+
+    monkeypatch.setattr(fileio, "open", _FullDisk, raising=False)
+    target = tmp_path / "out" / "weights.pth"
+    write = {"torch": lambda: fileio.save_torch(target, {"w": torch.zeros(1000)}),
+             "npz": lambda: fileio.save_arrays(target, x=np.zeros(1000)),
+             "png": lambda: fileio.save_png(target, np.random.default_rng(0).integers(0, 20, (64, 64)))}[writer]
+    with pytest.raises(PipelineError) as err:
+        write()
+    message = str(err.value)
+    assert message.startswith(f"no space left on device while writing {target} (") and "free)" in message
+    assert "\n" not in message and "enforce fail" not in message
+    assert list(tmp_path.rglob("*")) == [tmp_path / "out"]  # nothing partial, no temporary left
+    monkeypatch.undo()
+    write()  # with room again the same call writes the file
+    assert target.is_file()
+
+
+def test_a_step_says_early_when_its_outputs_will_not_fit(tmp_path, monkeypatch, capsys):
+    import collections
+    import shutil
+
+    from engine import planner
+
+    monkeypatch.setattr(planner, "SPACE_POLL_S", 0.01)
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 0, 50_000))
+    names = [f"im{i:04d}" for i in range(1000)]
+    _, todo = planner.plan_outputs("make_x", tmp_path, names, ".bin", {"step": "make_x"}, overwrite=False)
+    watch = next(t for t in __import__("threading").enumerate() if t.name == "space-watch-make_x")
+    for name in names[:16]:  # written whole, then renamed, as every output is
+        (tmp_path / "part").write_bytes(b"x" * 1000)
+        (tmp_path / "part").rename(tmp_path / f"{name}.bin")
+    watch.join(timeout=10)
+    out = capsys.readouterr().out
+    assert ("warning: make_x: the 984 outputs still to come need about 984.0 KB in " + str(tmp_path)) in out
+    assert "(1.0 KB each), but its disk has 50.0 KB free" in out
