@@ -2,7 +2,9 @@
 boundary and displacement maps for every image on every device, and the output planning of both steps."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import multiprocessing as mp
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -12,6 +14,7 @@ import torch
 from dataset.datasets import ClassificationDatasetMSF
 from dataset.spec import DatasetSpec
 from engine import checkpoints, devices, inference, planner, precision
+from misc import parallel
 from misc.errors import PipelineError
 from misc.fileio import cam_path, load_cam, load_state_dict, png_path, save_arrays, save_png
 from net import resnet50_irn
@@ -81,10 +84,52 @@ class SemSegWriter(IrnProcessor):
                         keys=cam["keys"], maps=maps, size=np.asarray(pack["size"]))
 
 
+class CentroidQueue:
+    """make_ins_seg's centroid search off the inference loop: each image's displacement field goes to a CPU
+    pool as soon as the network has made it, and the images come back in order once their instance maps are
+    ready, so the device does not wait on NumPy. At most ``2 * workers`` images wait; ``workers`` <= 1 computes
+    in place. The pool is made in the process that uses the queue (a queue travels to spawned device workers
+    empty)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool = None
+        self.pending: deque = deque()
+
+    def __getstate__(self) -> dict:
+        return {"workers": self.workers}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["workers"])
+
+    def submit(self, displacement: np.ndarray, payload) -> list[tuple]:
+        """Queue one image; returns the ``(payload, instance map)`` of the images now done, in order."""
+        if self.workers <= 1:
+            return [(payload, instances.instance_map_of(displacement))]
+        if self.pool is None:
+            self.pool = mp.get_context("spawn").Pool(self.workers, initializer=parallel.die_with_parent)
+        self.pending.append((payload, self.pool.apply_async(instances.instance_map_of, (displacement,))))
+        done = []
+        while self.pending and (self.pending[0][1].ready() or len(self.pending) > 2 * self.workers):
+            payload, result = self.pending.popleft()
+            done.append((payload, result.get()))
+        return done
+
+    def drain(self) -> list[tuple]:
+        """Every image still queued, in order; closes the pool."""
+        done = [(payload, result.get()) for payload, result in self.pending]
+        self.pending.clear()
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+            self.pool = None
+        return done
+
+
 @dataclass(frozen=True)
 class InstanceWriter(IrnProcessor):
-    """make_ins_seg's image: centroids from the displacement field, instance-wise walks of its CAMs, the
-    instances saved as one file."""
+    """make_ins_seg's image: centroids from the displacement field (in a :class:`CentroidQueue` of
+    ``centroid_workers`` processes), instance-wise walks of its CAMs, the instances saved as one file."""
 
     cam_dir: str
     out_dir: str
@@ -92,12 +137,31 @@ class InstanceWriter(IrnProcessor):
     bg_thres: float
     digests: tuple[str, ...]
     amp: bool = False
+    centroid_workers: int = 0
+    queue: CentroidQueue = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.queue is None:
+            object.__setattr__(self, "queue", CentroidQueue(self.centroid_workers))
 
     def use(self, pack, edge, dp) -> None:
-        cam = load_cam(cam_path(self.cam_dir, pack["name"]), STRIDED)
-        detected = instances.instances_from_cams(cam["cam"], cam["keys"], edge, dp.cpu().numpy(), pack["size"],
-                                                 self.walk, self.bg_thres)
-        instances.save_instances(cam_path(self.out_dir, pack["name"]), detected, self.digests[0])
+        displacement = dp.cpu().numpy()
+        for payload, instance_map in self.queue.submit(displacement, (pack["name"], pack["size"], edge,
+                                                                      displacement)):
+            self.write(payload, instance_map)
+
+    def result(self):
+        with torch.inference_mode():  # the loop's own mode has ended when it asks for the result
+            for payload, instance_map in self.queue.drain():
+                self.write(payload, instance_map)
+        return None
+
+    def write(self, payload: tuple, instance_map: np.ndarray) -> None:
+        name, size, edge, displacement = payload
+        cam = load_cam(cam_path(self.cam_dir, name), STRIDED)
+        detected = instances.instances_from_cams(cam["cam"], cam["keys"], edge, displacement, size, self.walk,
+                                                 self.bg_thres, instance_map)
+        instances.save_instances(cam_path(self.out_dir, name), detected, self.digests[0])
 
 
 def run_irn_step(task: IrnTask, processor_for: Callable[[Sequence[str]], IrnProcessor],

@@ -78,14 +78,23 @@ def detect_instance(score_map: np.ndarray, mask: np.ndarray, class_id: np.ndarra
             "mask": np.stack(masks) if masks else np.zeros((0, h, w), bool)}
 
 
+def instance_map_of(displacement: np.ndarray) -> np.ndarray:
+    """(I, h, w) instance planes of a displacement field: the centroid search (a few hundred NumPy passes,
+    so make_ins_seg runs it in a CPU pool behind the network) and the clustering of its centroids."""
+    return cluster_centroids(find_centroids_with_refinement(displacement), displacement)
+
+
 def instances_from_cams(cams: np.ndarray, keys: np.ndarray, edge: torch.Tensor, displacement: np.ndarray,
-                        size, walk: Walk, bg_thres: float) -> dict[str, np.ndarray]:
+                        size, walk: Walk, bg_thres: float, instance_map: np.ndarray | None = None
+                        ) -> dict[str, np.ndarray]:
     """Instance detections of one image from its strided CAMs (C, h, w), 0-based ``keys`` and IRN outputs; each
-    class-instance map walks on ``edge``, the background at ``bg_thres``."""
+    class-instance map walks on ``edge``, the background at ``bg_thres``. ``instance_map``: the
+    :func:`instance_map_of` ``displacement`` where it was computed already."""
     h, w = size
     if len(keys) == 0:
         return detect_instance(np.zeros((0, h, w)), np.zeros((0, h, w), bool), np.zeros(0, np.int64))
-    instance_map = cluster_centroids(find_centroids_with_refinement(displacement), displacement)
+    if instance_map is None:
+        instance_map = instance_map_of(displacement)
     n_inst = len(instance_map)
     x = torch.from_numpy(cams[:, None] * instance_map[None]).float().to(edge.device)
     rw_up = normalized_walk(walk.run(x.reshape(-1, *cams.shape[1:]), edge), (h, w))[0]

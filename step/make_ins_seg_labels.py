@@ -36,4 +36,5 @@ def run(args) -> None:
     walk = Walk(beta=args.beta, exp_times=args.exp_times)
     config = inference_config(args)
     irn_inference.run_irn_step(task, lambda digests: irn_inference.InstanceWriter(
-        args.cam_out_dir, args.ins_seg_out_dir, walk, args.ins_seg_bg_thres, digests, config.amp), config)
+        args.cam_out_dir, args.ins_seg_out_dir, walk, args.ins_seg_bg_thres, digests, config.amp,
+        centroid_workers=config.num_workers), config)

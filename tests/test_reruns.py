@@ -156,6 +156,7 @@ def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(PipelineError, match=r"no space left on device while writing .*a\.png \(.* free\); free some space"):
+    with pytest.raises(PipelineError,
+                       match=r"no space left on device while writing .*a\.png \(.* free\); free some space"):
         fileio.save_png(tmp_path / "a.png", np.zeros((2, 2)))
     assert os.listdir(tmp_path) == []

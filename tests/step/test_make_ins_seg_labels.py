@@ -66,3 +66,29 @@ def test_centroid_positions_stay_float32_as_in_the_official_code():
     centroids = instances.find_centroids_with_refinement(field, iterations=5)
     assert centroids[0].tolist() == [[0] * 3, [2] * 3, [2] * 3, [3] * 3]
     assert centroids[1].tolist() == [[0, 1, 2]] * 4
+
+
+def test_the_centroid_pool_writes_what_the_inference_loop_writes_in_place(tmp_path):
+    """make_ins_seg's writer with its centroid search in a 2-process pool behind the loop gives the same files,
+    in the same order, as the search in place."""
+    from engine.irn_inference import InstanceWriter
+    from misc.fileio import save_cam
+
+    rng = np.random.default_rng(0)
+    names = [f"im{i}" for i in range(7)]
+    for i, name in enumerate(names):
+        cams = rng.random((2, 8, 24)).astype(np.float32) * (rng.random((2, 8, 24)) > 0.5)
+        save_cam(tmp_path / "cam" / f"{name}.npz", np.array([3, 6]) if i != 2 else np.zeros(0, np.int64),
+                 cams if i != 2 else np.zeros((0, 8, 24)), np.zeros((0, 1, 1)))
+    packs = [{"name": n, "size": (32, 96)} for n in names]
+    fields = [torch.from_numpy(_two_blob_field(8, 24) * rng.uniform(0.5, 1.5)) for _ in names]
+    edges = [torch.from_numpy(rng.random((1, 8, 24)).astype(np.float32)) for _ in names]
+    for workers in (0, 2):
+        writer = InstanceWriter(str(tmp_path / "cam"), str(tmp_path / f"ins{workers}"), Walk(exp_times=2), 0.25,
+                                ("r",), centroid_workers=workers)
+        with torch.inference_mode():
+            for pack, edge, field in zip(packs, edges, fields):
+                writer.use(pack, edge, field)
+        writer.result()
+    for name in names:
+        assert (tmp_path / "ins0" / f"{name}.npz").read_bytes() == (tmp_path / "ins2" / f"{name}.npz").read_bytes()
