@@ -287,6 +287,10 @@ def _segmentation_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seg_crf_bi_w", default=4, type=float, help="CRF bilateral kernel weight [make_seg]")
     g.add_argument("--seg_crf_bi_xy_std", default=67, type=float, help="CRF bilateral kernel xy std [make_seg]")
     g.add_argument("--seg_crf_bi_rgb_std", default=3, type=float, help="CRF bilateral kernel rgb std [make_seg]")
+    g.add_argument("--seg_crf_labels", default="all", choices=("all", "present"),
+                   help="classes the CRF runs over: all (the official CRF: every class of the dataset, 81 on COCO, "
+                        "about 6 s an image there) or present (background and the classes whose probability "
+                        "exceeds 1e-3 somewhere in the image; see docs/benchmarks.md for its agreement) [make_seg]")
 
 
 def _output_paths_flags(p: argparse.ArgumentParser) -> None:

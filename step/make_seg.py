@@ -23,7 +23,8 @@ from voc12.dataloader import voc_palette
 
 # The flags this step reads, its own and those of the config objects it builds (misc/settings.py).
 SETTINGS = declared(DATA_FLAGS, INFERENCE_FLAGS, (
-    "seg_crf", "seg_crf_bi_rgb_std", "seg_crf_bi_w", "seg_crf_bi_xy_std", "seg_crf_iter_max", "seg_crf_pos_w",
+    "seg_crf", "seg_crf_bi_rgb_std", "seg_crf_bi_w", "seg_crf_bi_xy_std", "seg_crf_iter_max", "seg_crf_labels",
+    "seg_crf_pos_w",
     "seg_crf_pos_xy_std", "seg_depth", "seg_eval_list", "seg_flip", "seg_input_norm", "seg_out_dir",
     "seg_test_list", "seg_test_scales", "seg_weights_name",
 ))
@@ -32,8 +33,11 @@ SUBMISSION_DIR = "results/VOC2012/Segmentation/comp6_test_cls"
 
 
 def crf_params(args) -> dict:
-    return {"iter_max": args.seg_crf_iter_max, "pos_w": args.seg_crf_pos_w, "pos_xy_std": args.seg_crf_pos_xy_std,
-            "bi_w": args.seg_crf_bi_w, "bi_xy_std": args.seg_crf_bi_xy_std, "bi_rgb_std": args.seg_crf_bi_rgb_std}
+    params = {"iter_max": args.seg_crf_iter_max, "pos_w": args.seg_crf_pos_w, "pos_xy_std": args.seg_crf_pos_xy_std,
+              "bi_w": args.seg_crf_bi_w, "bi_xy_std": args.seg_crf_bi_xy_std, "bi_rgb_std": args.seg_crf_bi_rgb_std}
+    if args.seg_crf_labels != "all":  # the official CRF's record (and so its files' digests) stays as it was
+        params["labels"] = args.seg_crf_labels
+    return params
 
 
 def write_submission(names: list[str], out: Path, crf: bool, seg_out_dir: str) -> Path:

@@ -86,3 +86,24 @@ def test_released_checkpoint_without_meta_assumes_caffe_inputs(tmp_path, capsys)
     from misc.errors import PipelineError
     with pytest.raises(PipelineError, match="head does not fit"):
         seg_inference.build_seg_model(81, depth, str(checkpoint))
+
+
+def test_the_present_labels_crf_equals_the_full_one_when_every_class_is_present_and_keeps_class_ids():
+    from cli.config import step_settings
+    from engine.seg_inference import crf_labels
+    from step.make_seg import crf_params
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    logits = rng.normal(size=(6, 24, 32)).astype(np.float32)
+    prob = np.exp(logits) / np.exp(logits).sum(0)
+    full = crf_params(step_settings("make_seg"))
+    present = crf_params(step_settings("make_seg", seg_crf_labels="present"))
+    assert "labels" not in full and present["labels"] == "present"  # the official CRF's record is unchanged
+    np.testing.assert_array_equal(crf_labels(img, prob, present), crf_labels(img, prob, full))
+    wide = np.full((21, 24, 32), 1e-6, np.float32)  # 21 classes, only 0, 7 and 15 in the image
+    wide[[0, 7, 15]] = prob[:3]
+    wide /= wide.sum(0)
+    refined = crf_labels(img, wide, present)
+    assert set(np.unique(refined)) <= {0, 7, 15}
+    assert (refined == crf_labels(img, wide, full)).mean() > 0.99
