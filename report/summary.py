@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -98,25 +99,81 @@ def save_threshold_plot(fig, ax, xlabel: str, title: str, path: Path) -> None:
     plt.close(fig)
 
 
-def seed_quality(cfg: ReportConfig, seed_dir: str, names: list[str]) -> dict | None:
-    """Precision of the confident (non-255) seed pixels against the ground truth, and the 255 fraction."""
-    spec, root = cfg.spec, cfg.root
-    correct = confident = unsure = total = 0
-    for name in names:
-        path = Path(seed_dir) / f"{name}.png"
+FLOOD_FILL, FLOOD_EXCESS = 0.5, 3.0
+
+
+@dataclass(frozen=True)
+class FigureSource:
+    """What one image's report figures read (picklable, for pool workers): the ground truth, the seed folders
+    in order and the final masks' folder."""
+
+    spec: DatasetSpec
+    root: str | None
+    seed_dirs: tuple[str, ...]
+    sem_seg_dir: str
+
+
+def image_figures(source: FigureSource, name: str) -> tuple[list, list | None]:
+    """One image's seed tallies ``(correct, confident, unsure, total)`` per seed folder (None where its file is
+    missing) and its flooding classes (None without a final mask), from one read of each file."""
+    gt = load_png(source.spec.gt_path(source.root, name))
+    seeds = []
+    for folder in source.seed_dirs:
+        path = Path(folder) / f"{name}.png"
         if not path.is_file():
-            return None
+            seeds.append(None)
+            continue
         seed = load_png(path)
-        gt = load_png(spec.gt_path(root, name))
-        valid = gt != 255
-        conf = (seed != 255) & valid
-        correct += int((seed[conf] == gt[conf]).sum())
-        confident += int(conf.sum())
-        unsure += int((seed == 255).sum())
-        total += seed.size
-    if total == 0:
-        return None
-    return {"precision": correct / max(confident, 1), "ignored_fraction": unsure / total}
+        conf = (seed != 255) & (gt != 255)
+        seeds.append((int((seed[conf] == gt[conf]).sum()), int(conf.sum()), int((seed == 255).sum()), seed.size))
+    path = Path(source.sem_seg_dir) / f"{name}.png"
+    if not path.is_file():
+        return seeds, None
+    mask = load_png(path)
+    floods = [int(c) for c in np.unique(mask) if 0 < c <= source.spec.n_classes
+              and (mask == c).mean() > FLOOD_FILL and (mask == c).sum() > FLOOD_EXCESS * max((gt == c).sum(), 1)]
+    return seeds, floods
+
+
+def mask_figures(cfg: ReportConfig, seed_dirs: dict[str, str], names: list[str],
+                 workers: int = 1) -> tuple[dict, dict[str, int]]:
+    """The seeds' quality per label (precision of the confident, non-255 pixels against the ground truth, and
+    the 255 fraction; a folder missing any image is left out) and the flooding classes (final masks covering
+    more than half an image and 3 x its ground truth there), over ``names`` in one pass of ``workers``
+    processes. The figures are kept in
+    ``<result_dir>/report/figures.json`` under the digest of the folders' records and the list, so a report
+    whose inputs did not change reads no mask again."""
+    from misc import parallel, provenance
+
+    folders = {"seeds": {label: [d, provenance.current_digest(d)] for label, d in seed_dirs.items()},
+               "sem_seg": [cfg.sem_seg_out_dir, provenance.current_digest(cfg.sem_seg_out_dir)]}
+    key = provenance.record_digest({"folders": folders, "gt": cfg.spec.gt_location(cfg.root),
+                                    "names": provenance.record_digest({"names": names}),
+                                    "flood": [FLOOD_FILL, FLOOD_EXCESS]})
+    cache = Path(cfg.result_dir) / "report" / "figures.json"
+    try:
+        kept = json.loads(cache.read_text())
+        if kept.get("key") == key:
+            return kept["seeds"], kept["floods"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    source = FigureSource(cfg.spec, cfg.root, tuple(seed_dirs.values()), cfg.sem_seg_out_dir)
+    tallies = np.zeros((len(seed_dirs), 4), np.int64)
+    complete = np.ones(len(seed_dirs), bool)
+    floods: dict[str, int] = {}
+    for seeds, flooded in parallel.imap_ordered(partial(image_figures, source), names, workers, "report figures"):
+        for k, tally in enumerate(seeds):
+            if tally is None:
+                complete[k] = False
+            else:
+                tallies[k] += tally
+        for c in flooded or ():
+            floods[cfg.spec.class_names[c - 1]] = floods.get(cfg.spec.class_names[c - 1], 0) + 1
+    quality = {label: {"precision": int(t[0]) / max(int(t[1]), 1), "ignored_fraction": int(t[2]) / int(t[3])}
+               for label, t, ok in zip(seed_dirs, tallies, complete) if ok and t[3] > 0}
+    with atomic_open(cache, "w") as f:
+        json.dump({"key": key, "seeds": quality, "floods": floods}, f)
+    return quality, floods
 
 
 def _fmt(x) -> str:
@@ -130,22 +187,6 @@ def regressions(records: dict) -> list[str]:
             f"({_fmt(records[earlier]['miou'])})."
             for i, later in enumerate(order) for earlier in order[:i]
             if records[later]["miou"] < records[earlier]["miou"]]
-
-
-def flooding_classes(cfg: ReportConfig, names: list[str], fill: float = 0.5, excess: float = 3.0) -> dict[str, int]:
-    """Classes whose final masks cover more than ``fill`` of an image and ``excess`` x its ground truth there."""
-    spec, root = cfg.spec, cfg.root
-    counts: dict[str, int] = {}
-    for name in names:
-        path = Path(cfg.sem_seg_out_dir) / f"{name}.png"
-        if not path.is_file():
-            continue
-        mask, gt = load_png(path), load_png(spec.gt_path(root, name))
-        for c in np.unique(mask):
-            if 0 < c <= spec.n_classes and (mask == c).mean() > fill and (mask == c).sum() > excess * max(
-                    (gt == c).sum(), 1):
-                counts[spec.class_names[c - 1]] = counts.get(spec.class_names[c - 1], 0) + 1
-    return counts
 
 
 def summary_markdown(records: dict, seeds: dict, missing: list[str], floods: dict | None = None) -> str:

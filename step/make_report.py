@@ -17,12 +17,11 @@ from report import seeds as seeds_report
 from report.summary import (
     STAGES,
     ReportConfig,
-    flooding_classes,
     instance_markdown,
     load_records,
+    mask_figures,
     plot_threshold_curve,
     regressions,
-    seed_quality,
     summary_markdown,
     write_instance_overlays,
     write_overlays,
@@ -32,7 +31,7 @@ from step._config import DATA_FLAGS, data_config
 # The flags this step reads, its own and those of the config objects it builds (misc/settings.py).
 # (ReportConfig's spec and root come from the DataConfig, its other fields from flags of their names.)
 SETTINGS = declared(DATA_FLAGS, [n for n in flag_names(ReportConfig) if n not in ("spec", "root")],
-                    ("ir_label_out_dir", "train_list"))
+                    ("ir_label_out_dir", "num_workers", "train_list"))
 
 
 def seeds_section(spread: dict) -> str:
@@ -56,8 +55,8 @@ def run(args) -> Path:
     if not has_gt:
         print(f"make_report: dataset {spec.name} has no ground truth; the report has overlays but no scores")
     names = data.eval_names() if has_gt else load_img_name_list(args.train_list)
-    seeds = {label: q for label, d in (("CAM seeds", args.ir_label_out_dir), ("AMN seeds", args.amn_ir_label_out_dir))
-             if has_gt and (q := seed_quality(cfg, d, names)) is not None}
+    seeds, floods = mask_figures(cfg, {"CAM seeds": args.ir_label_out_dir, "AMN seeds": args.amn_ir_label_out_dir},
+                                 names, args.num_workers) if has_gt else ({}, {})
     if any(s in records for s in ("cam", "amn_cam", "sem_seg")):
         plot_threshold_curve(records, out / "threshold_curve.png")
     ins = json.loads((result_dir / "ins_seg.json").read_text()) if (result_dir / "ins_seg.json").is_file() else None
@@ -66,7 +65,6 @@ def run(args) -> Path:
     if spread is not None and not seeds_report.plot_bands(spread, band):
         band = None
     with atomic_open(out / "summary.md", "w") as f:
-        floods = flooding_classes(cfg, names) if has_gt else {}
         f.write(summary_markdown(records, seeds, missing, floods) + "\n".join(instance_markdown(ins)) + "\n"
                 + (seeds_section(spread) if spread is not None else ""))
     evaluation.write_json(out / "report.json", {"stages": records, "seed_quality": seeds, "missing": missing,
