@@ -371,6 +371,15 @@ def constants() -> None:
         fg_max, fg_label = rng.random((h, w)).astype(np.float32), rng.choice([1, 18, 57], (h, w))
         gt = np.where(rng.random((h, w)) < 0.5, 0, rng.choice([1, 18, 57], (h, w))).astype(np.uint8)
         thresholds = np.round(np.arange(0, 0.61, 0.01), 2)
+        high_res = rng.random((3, h, w), np.float32)
+
+        def eval_cam_image():
+            from postprocess.cam_maps import cam_prediction_inputs
+
+            top, label = cam_prediction_inputs({"high_res": high_res, "keys": keys})
+            return scoring.compact_threshold_confusions(top, label, gt, thresholds, 81)
+
+        timed("eval_cam per image outside reading files (now)", eval_cam_image, 20)
         timed("threshold confusions, 81 classes, compact (now)",
               lambda: scoring.compact_threshold_confusions(fg_max, fg_label, gt, thresholds, 81))
         timed("threshold confusions, 81 classes, full table (before)",
@@ -384,8 +393,11 @@ def constants() -> None:
         labels = rng.integers(0, 4, (h, w))
         timed("seed CRF pair (one *_to_ir_label image, 4 labels)",
               lambda: crf_inference_label_pair(img, labels, labels, n_labels=4), 2)
-        logits = torch.from_numpy(rng.normal(size=(81, h, w)).astype(np.float32))
-        logits[[0, 18, 57]] += 6
+        # A trained network's look: each pixel's class (background, 18 or 57 in thirds of the image) 10 logits
+        # above the rest, noise of 0.5 on every class.
+        logits = torch.from_numpy(rng.normal(0, 0.5, size=(81, h, w)).astype(np.float32))
+        for third, cls in enumerate((0, 18, 57)):
+            logits[cls, :, third * w // 3:(third + 1) * w // 3] += 10
         prob = torch.softmax(logits, 0).numpy()
         params = {"iter_max": 10, "pos_w": 3, "pos_xy_std": 1, "bi_w": 4, "bi_xy_std": 67, "bi_rgb_std": 3}
         timed("make_seg CRF, 81 labels (official)", lambda: crf_labels(img, prob, params), 1)
@@ -439,12 +451,19 @@ def storage() -> None:
 
 
 def _full_confusions(fg_max, fg_label, gt, thresholds, n_class):
-    """The former per-image sweep: one (T+1) x n x n bincount over every class of the dataset."""
+    """The former per-image sweep (postprocess.scoring.threshold_confusions before the compact tables), as it
+    was: a (T+1) x n x n bincount over every class of the dataset, then the full table's sums."""
     valid = gt < n_class
     g, p, m = gt[valid].astype(np.int64), fg_label[valid].astype(np.int64), fg_max[valid]
     n_t = len(thresholds)
-    bins = np.searchsorted(thresholds, m, side="left")
-    return np.bincount((g * n_class + p) * (n_t + 1) + bins, minlength=n_class * n_class * (n_t + 1))
+    n_fg_thresholds = np.searchsorted(thresholds, m, side="left")
+    fg_counts = np.bincount((g * n_class + p) * (n_t + 1) + n_fg_thresholds,
+                            minlength=n_class * n_class * (n_t + 1)).reshape(n_class, n_class, n_t + 1)
+    fg_at = np.flip(np.cumsum(np.flip(fg_counts, -1), -1), -1)[..., 1:]
+    conf = np.moveaxis(fg_at, -1, 0).copy()
+    bg_at = np.bincount(g, minlength=n_class)[None, :] - conf.sum(-1)
+    conf[:, :, 0] += bg_at
+    return conf
 
 
 def main() -> None:

@@ -124,6 +124,7 @@ def run_eval(data: DataConfig, cam_dir: str, stage: str, thresholds: tuple[float
                                             "sweep": list(sweep_thresholds), "gt": spec.gt_location(root)})
     reused = current_result(path, digest, run, f"eval_{stage}")
     if reused is not None:
+        print_sweep(stage, reused)
         return reused
     total, per_image, all_t, k_def = sweep_confusions(
         names, partial(cam_inputs, str(cam_dir)), spec, root, sweep_thresholds, default_thres, f"eval {stage}",

@@ -32,6 +32,7 @@ def run(args) -> dict | None:
                                                       "crf": bool(args.seg_crf), "gt": spec.gt_location(root)})
     reused = eval_runs.current_result(path, digest, run_config, "eval_seg")
     if reused is not None:
+        print(evaluation.format_summary(reused))
         return reused
     confusion, per_image = scoring.score_masks(out / "raw", names, spec, root, workers=run_config.num_workers)
     record = scoring.evaluation_record(args.chainer_eval_set, spec, root, "seg", names, confusion, per_image)

@@ -66,6 +66,7 @@ def run(args) -> dict | None:
         "sweep": list(args.sweep_thresholds), "gt": spec.gt_location(root)})
     reused = eval_runs.current_result(path, digest, run_config, "eval_sem_seg")
     if reused is not None:
+        print(evaluation.format_summary(reused))
         return reused
     confusion, per_image = scoring.score_masks(args.sem_seg_out_dir, names, spec, root, void_as_background=True,
                                                workers=run_config.num_workers)

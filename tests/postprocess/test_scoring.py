@@ -129,3 +129,24 @@ def test_the_threshold_sweep_in_a_pool_equals_one_process_and_the_full_tables(tm
 
 def test_present_classes_always_hold_background():
     np.testing.assert_array_equal(scoring.present_classes(np.array([5, 5, 7]), np.array([2]), 21), [0, 2, 5, 7])
+
+
+def test_float32_scores_are_compared_with_the_float64_thresholds_exactly():
+    thresholds = np.array([0.0, 0.1, 0.15, 0.3, 1 / 3, 0.5, 0.55])
+    near = np.concatenate([np.float32(thresholds), np.nextafter(np.float32(thresholds), np.float32(1)),
+                           np.nextafter(np.float32(thresholds), np.float32(-1)), np.float32([-1.0, 2.0])])
+    expected = np.searchsorted(thresholds, near.astype(np.float64), side="left")
+    np.testing.assert_array_equal(scoring._thresholds_below(near, thresholds), expected)
+    np.testing.assert_array_equal(scoring._thresholds_below(near.astype(np.float64), thresholds), expected)
+
+
+@pytest.mark.parametrize("n_maps", [1, 2, 4])
+def test_prediction_inputs_equal_max_and_argmax_with_ties_to_the_first_map(n_maps):
+    rng = np.random.default_rng(n_maps)
+    cams = rng.random((n_maps, 17, 23)).astype(np.float32)
+    cams[:, :4, :4] = 0.5  # every map ties there: the first map's class wins, as argmax's first maximum
+    keys = np.sort(rng.choice(20, n_maps, replace=False))
+    top, label = cam_maps.cam_prediction_inputs({"high_res": cams, "keys": keys})
+    np.testing.assert_array_equal(top, cams.max(0))
+    np.testing.assert_array_equal(label, (keys + 1)[cams.argmax(0)])
+    assert label.dtype == np.int64 and (label[:4, :4] == keys[0] + 1).all()
