@@ -6,8 +6,8 @@ differ and the mIoU change.
 
 Without ``--logits`` the probabilities are made from the toy's ground truth as a trained network's look: the
 true class of each pixel (blurred over 5 pixels, so boundaries are uncertain) gets a logit margin of ``--margin``
-over the rest, plus Gaussian noise of ``--noise`` on every class. With ``--logits`` it reads make_seg's own logit
-files (a finished run) and the images of their dataset.
+over the rest, plus Gaussian noise of ``--noise`` on every class, smooth over 8-pixel blocks. With ``--logits``
+it reads make_seg's own logit files (a finished run) and the images of their dataset.
 """
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ def synthetic(n_images: int, margin: float, noise: float, seed: int = 0):
         target = np.where(gt == 255, 0, gt)
         onehot = (np.arange(81)[:, None, None] == target[None]).astype(np.float32)
         soft = np.stack([ndimage.uniform_filter(p, 5) for p in onehot])
-        logits = margin * soft + rng.normal(0, noise, soft.shape).astype(np.float32)
+        coarse = rng.normal(0, noise, (81, -(-gt.shape[0] // 8), -(-gt.shape[1] // 8))).astype(np.float32)
+        smooth = np.kron(coarse, np.ones((8, 8), np.float32))[:, :gt.shape[0], :gt.shape[1]]
+        logits = margin * soft + smooth  # a network's errors are smooth in space, not per pixel
         yield img, torch.softmax(torch.from_numpy(logits), 0).numpy(), gt
 
 

@@ -394,8 +394,9 @@ def constants() -> None:
         timed("seed CRF pair (one *_to_ir_label image, 4 labels)",
               lambda: crf_inference_label_pair(img, labels, labels, n_labels=4), 2)
         # A trained network's look: each pixel's class (background, 18 or 57 in thirds of the image) 10 logits
-        # above the rest, noise of 0.5 on every class.
-        logits = torch.from_numpy(rng.normal(0, 0.5, size=(81, h, w)).astype(np.float32))
+        # above the rest, noise of 0.5 on every class, smooth over 8-pixel blocks.
+        coarse = rng.normal(0, 0.5, size=(81, h // 8, w // 8)).astype(np.float32)
+        logits = torch.from_numpy(np.kron(coarse, np.ones((8, 8), np.float32)))
         for third, cls in enumerate((0, 18, 57)):
             logits[cls, :, third * w // 3:(third + 1) * w // 3] += 10
         prob = torch.softmax(logits, 0).numpy()
