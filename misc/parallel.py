@@ -8,7 +8,7 @@ import ctypes
 import multiprocessing as mp
 import signal
 import sys
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from tqdm import tqdm
 
@@ -48,7 +48,3 @@ def imap_ordered(fn: Callable, items: Sequence, workers: int, desc: str | None =
     with mp.get_context("spawn").Pool(n_proc, initializer=_quiet_worker) as pool:
         yield from tqdm(pool.imap(fn, items, chunksize=chunksize), **bar)
 
-
-def consume(results: Iterable) -> None:
-    for _ in results:
-        pass
