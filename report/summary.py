@@ -3,6 +3,7 @@ and the overlay rows (make_report assembles them; ``report.html`` builds the pag
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -135,6 +136,19 @@ def image_figures(source: FigureSource, name: str) -> tuple[list, list | None]:
     return seeds, floods
 
 
+def folder_stamp(folder: str) -> list[int]:
+    """The modification times of a folder and its subfolders: a file written, renamed into place or removed
+    changes them, so a step that finished what a killed run left half done moves the stamp even though its
+    record, and so the folder's digest, is the same."""
+    stamps = []
+    for here, _, _ in os.walk(folder):
+        try:
+            stamps.append(os.stat(here).st_mtime_ns)
+        except OSError:
+            continue
+    return stamps
+
+
 def mask_figures(cfg: ReportConfig, seed_dirs: dict[str, str], names: list[str],
                  workers: int = 1) -> tuple[dict, dict[str, int]]:
     """The seeds' quality per label (precision of the confident, non-255 pixels against the ground truth, and
@@ -145,8 +159,9 @@ def mask_figures(cfg: ReportConfig, seed_dirs: dict[str, str], names: list[str],
     whose inputs did not change reads no mask again."""
     from misc import parallel, provenance
 
-    folders = {"seeds": {label: [d, provenance.current_digest(d)] for label, d in seed_dirs.items()},
-               "sem_seg": [cfg.sem_seg_out_dir, provenance.current_digest(cfg.sem_seg_out_dir)]}
+    folders = {"seeds": {label: [d, provenance.current_digest(d), folder_stamp(d)] for label, d in seed_dirs.items()},
+               "sem_seg": [cfg.sem_seg_out_dir, provenance.current_digest(cfg.sem_seg_out_dir),
+                           folder_stamp(cfg.sem_seg_out_dir)]}
     key = provenance.record_digest({"folders": folders, "gt": cfg.spec.gt_location(cfg.root),
                                     "names": provenance.record_digest({"names": names}),
                                     "flood": [FLOOD_FILL, FLOOD_EXCESS]})

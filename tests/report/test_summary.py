@@ -56,3 +56,18 @@ def test_a_rewritten_folder_or_a_missing_seed_recomputes(tmp_path):
     provenance.FolderRecord(tmp_path / "amn_seeds", {"step": "again"}).commit()  # a rerun of the seed step
     seeds, _ = summary.mask_figures(cfg, seed_dirs, names)
     assert list(seeds) == ["CAM seeds"]  # a folder missing an image has no quality figure
+
+
+def test_a_seed_step_finishing_what_a_killed_run_left_recomputes_the_cached_figures(tmp_path):
+    import os
+    import time
+
+    cfg, seed_dirs, names = _config(tmp_path)
+    kept = (tmp_path / "amn_seeds" / f"{names[2]}.png").read_bytes()
+    (tmp_path / "amn_seeds" / f"{names[2]}.png").unlink()  # the killed run: one seed missing, same record
+    assert list(summary.mask_figures(cfg, seed_dirs, names)[0]) == ["CAM seeds"]
+    time.sleep(0.01)
+    (tmp_path / "amn_seeds" / "part").write_bytes(kept)  # the rerun writes it whole and renames it into place
+    os.replace(tmp_path / "amn_seeds" / "part", tmp_path / "amn_seeds" / f"{names[2]}.png")
+    seeds, _ = summary.mask_figures(cfg, seed_dirs, names)
+    assert seeds["AMN seeds"] == _by_hand(cfg, seed_dirs["AMN seeds"], names)
