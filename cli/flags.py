@@ -71,7 +71,9 @@ def _environment_flags(p: argparse.ArgumentParser) -> None:
     b = pyutils.str2bool
     g = p.add_argument_group("environment")
     g.add_argument("--num_workers", default=None, type=int,
-                   help="data-loader workers and CRF processes. None: on the CPU half the cores, at most 4 (the "
+                   help="data-loader workers and the processes of CPU work (CRFs, evaluations, make_ins_seg's "
+                        "centroid search, the COCO export, the report's figures). None: on the CPU half the cores, "
+                        "at most 4 (the "
                         "network computes there too); on GPUs the cores divided among torchrun's local processes, "
                         "at most 16 (inference splits them over its devices) [every step]")
     g.add_argument("--device", default="auto",
@@ -97,7 +99,8 @@ def _environment_flags(p: argparse.ArgumentParser) -> None:
                    help="ImageNet ResNet-50 file (None: resnet50-19c8e357.pth or resnet50-0676ba61.pth in the "
                         "torch hub cache). 'none' trains from scratch; BatchNorm then trains too [train_*]")
     g.add_argument("--overwrite", default=False, type=b,
-                   help="redo every output, even up-to-date ones, and ignore .resume files [every step]")
+                   help="redo every output, even up-to-date ones, recompute evaluations whose inputs did not "
+                        "change, and ignore .resume files [every step]")
     g.add_argument("--demo", action="store_true",
                    help="generate the toy dataset under data/ and run every step with a CPU preset; flags you give "
                         "override the preset, dataset flags are refused")
