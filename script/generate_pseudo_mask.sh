@@ -5,6 +5,7 @@
 #   DATASET=coco14 DATASET_ROOT=COCO2014 bash script/generate_pseudo_mask.sh   (= script/generate_pseudo_mask_coco.sh)
 #   DATASET=folder DATASET_ROOT=data/mine bash script/generate_pseudo_mask.sh  (after python -m dataset.folder)
 # START=cam|amn|irn|masks|seg begins at that stage; GPU selects the CUDA device(s); extra arguments go to every call.
+# PYTHON names the interpreter (default python3), e.g. PYTHON=.venv/bin/python for an environment not activated.
 # SEG_INIT=PATH is the segmentation network's initial backbone (e.g. deeplab-pytorch's
 # deeplabv1_resnet101-imagenet.pth); without it the recipe stops after the masks. SEG_TEST=1 also segments
 # the test list (VOC: voc12/test.txt, VOC2012test extracted into DATASET_ROOT) for the evaluation server.
@@ -19,6 +20,7 @@ DATASET=${DATASET:-voc12}
 START=${START:-cam}
 GPU=${GPU:-0}
 NUM_WORKERS=${NUM_WORKERS:-8}
+PYTHON=${PYTHON:-python3}
 WORK_DIR=${WORK_DIR:-work/${DATASET}}
 case "$DATASET" in
   voc12) driver=run_sample.py; instances=${INSTANCES:-1}; labels=voc12/cls_labels.npy; seg_list=voc12/train_aug.txt; test_list=voc12/test.txt; prep="voc12.prepare --voc12_root ${DATASET_ROOT} --sbd_root SBD"
@@ -33,7 +35,7 @@ case "$DATASET" in
   *) echo "DATASET must be voc12, coco14 or folder" >&2; exit 2 ;;
 esac
 # shellcheck disable=SC2086  # $driver may carry --dataset folder
-run() { CUDA_VISIBLE_DEVICES=${GPU} python3 $driver "--${DATASET}_root" "${DATASET_ROOT}" --num_workers "${NUM_WORKERS}" --work_dir "${WORK_DIR}" "$@"; }
+run() { CUDA_VISIBLE_DEVICES=${GPU} "${PYTHON}" $driver "--${DATASET}_root" "${DATASET_ROOT}" --num_workers "${NUM_WORKERS}" --work_dir "${WORK_DIR}" "$@"; }
 stages=(cam amn irn masks seg)
 begin=-1
 for i in "${!stages[@]}"; do [[ ${stages[$i]} == "$START" ]] && begin=$i; done
@@ -54,7 +56,7 @@ ins_flags=()
 # 4. final pseudo masks and the threshold report (train list; then, for the segmentation network, train_aug)
 (( begin <= 3 )) && run --make_sem_seg_pass True --eval_sem_seg_pass True --make_report_pass True "$@"
 # The paper's figures beside the measured ones (VOC 2012 and COCO 2014 with the official lists; report/paper.py).
-paper() { [ "$DATASET" = folder ] || python3 -m report.paper "${WORK_DIR}" || true; }
+paper() { [ "$DATASET" = folder ] || "${PYTHON}" -m report.paper "${WORK_DIR}" || true; }
 [ -n "${SEG_INIT:-}" ] || { paper; echo "masks done; set SEG_INIT=PATH (an ImageNet ResNet-101) to train the segmentation network" >&2; exit 0; }
 run --make_sem_seg_pass True --infer_list "$seg_list" "$@"
 # 5. the segmentation network on the masks: val mIoU before/after CRF, and the test submission with SEG_TEST=1

@@ -58,6 +58,8 @@ def test_the_folder_importer_and_the_recipe_script_run_on_paths_with_spaces(toy,
     listed = (data / "train.txt").read_text().splitlines() + (data / "val.txt").read_text().splitlines()
     assert len(listed) == n and all(" photo" in name for name in listed)
     env = {**os.environ, "DATASET": "folder", "DATASET_ROOT": str(data), "WORK_DIR": str(work), "NUM_WORKERS": "0",
+           "PYTHON": sys.executable,  # this interpreter, not whatever python3 comes first on PATH
+           "PATH": f"{_wrong_python3(tmp_path)}{os.pathsep}{os.environ.get('PATH', '')}",
            "SEG_INIT": str(work / "res50_cam_folder.pth"), "INSTANCES": "1"}
     done = subprocess.run(["bash", "script/generate_pseudo_mask.sh", *_sizes_only(tiny_settings(tmp_path))],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -80,3 +82,12 @@ def test_the_folder_importer_and_the_recipe_script_run_on_paths_with_spaces(toy,
     assert (work / "report" / "report.html").is_file()
     assert (work / "deeplabv2_resnet101_msc_folder.pth").is_file() and (work / "deeplabv2_resnet101_msc_folder.pth.json"
                                                                         ).is_file()
+
+
+def _wrong_python3(tmp_path):
+    """A folder whose python3 fails, put first on PATH: the recipe must run the interpreter PYTHON names."""
+    folder = tmp_path / "wrong_bin"
+    folder.mkdir()
+    (folder / "python3").write_text("#!/bin/sh\necho 'the recipe ran python3 from PATH, not $PYTHON' >&2\nexit 3\n")
+    (folder / "python3").chmod(0o755)
+    return folder
