@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from misc import provenance
+from misc.evaluation import write_json
 
 INPUTS_KEY = "inputs_digest"
 
@@ -30,6 +31,13 @@ def inputs_digest(names: Sequence[str], made_by: dict, settings: dict) -> str:
     """The digest of an eval's inputs: the evaluated IDs, the producers' records and the settings."""
     listed = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
     return provenance.record_digest({"names": listed, "made_by": made_by, **settings})
+
+
+def write_result(path: str | Path, record: dict, digest: str) -> None:
+    """Write an eval's result with the digest of its inputs (added to ``record``), which a rerun compares
+    (:func:`current_result`)."""
+    record[INPUTS_KEY] = digest
+    write_json(path, record)
 
 
 def current_result(path: str | Path, digest: str, config: EvalConfig, step: str) -> dict | None:

@@ -6,7 +6,6 @@ step."""
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -18,7 +17,7 @@ from engine.devices import parse_devices
 from engine.precision import configure_kernels, use_channels_last
 from engine.seeding import seed_rngs
 from misc import distributed
-from misc.parallel import die_with_parent  # noqa: F401  (re-exported: its old home)
+from misc.parallel import die_with_parent, spawn_pool
 from misc.torchutils import split_dataset
 
 
@@ -115,7 +114,7 @@ def run_jobs(fn, jobs: list, desc: str, workers: int, chunksize: int = 2) -> Non
         for job in tqdm(jobs, desc=desc, dynamic_ncols=True):
             fn(job)
         return
-    with mp.get_context("spawn").Pool(n_proc, initializer=die_with_parent) as pool:
+    with spawn_pool(n_proc) as pool:
         for _ in tqdm(pool.imap_unordered(fn, jobs, chunksize=chunksize), total=len(jobs), desc=desc,
                       dynamic_ncols=True):
             pass

@@ -2,7 +2,6 @@
 boundary and displacement maps for every image on every device, and the output planning of both steps."""
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +106,7 @@ class CentroidQueue:
         if self.workers <= 1:
             return [(payload, instances.instance_map_of(displacement))]
         if self.pool is None:
-            self.pool = mp.get_context("spawn").Pool(self.workers, initializer=parallel.die_with_parent)
+            self.pool = parallel.spawn_pool(self.workers)
         self.pending.append((payload, self.pool.apply_async(instances.instance_map_of, (displacement,))))
         done = []
         while self.pending and (self.pending[0][1].ready() or len(self.pending) > 2 * self.workers):

@@ -19,7 +19,7 @@ from dataset.datasets import ClassificationDatasetMSF
 from dataset.registry import DataConfig
 from dataset.spec import ImageSource
 from engine import devices, inference, precision, seeding
-from engine.eval_runs import INPUTS_KEY, EvalConfig, current_result, inputs_digest
+from engine.eval_runs import EvalConfig, current_result, inputs_digest, write_result
 from engine.planner import plan_outputs, upstream_digest
 from misc import evaluation
 from misc.fileio import cam_path, load_cam, png_path, save_cam, save_png
@@ -104,9 +104,12 @@ def run_make(task: MakeTask, data: DataConfig, config: inference.InferenceConfig
                                                             config.channels_last), config)
 
 
+FULL_SIZE = ("keys", "high_res")  # what the evals and the seed CRFs read of a CAM file: not the strided maps
+
+
 def cam_inputs(cam_dir: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Per pixel, an image's best foreground score and its label, from its CAM file (the full-size maps only)."""
-    return cam_prediction_inputs(load_cam(cam_path(cam_dir, name), ("keys", "high_res")))
+    return cam_prediction_inputs(load_cam(cam_path(cam_dir, name), FULL_SIZE))
 
 
 def run_eval(data: DataConfig, cam_dir: str, stage: str, thresholds: tuple[float, Sequence[float]],
@@ -131,9 +134,8 @@ def run_eval(data: DataConfig, cam_dir: str, stage: str, thresholds: tuple[float
         run.num_workers)
     record = evaluation_record(data.chainer_eval_set, spec, root, stage, names, total[k_def], per_image)
     record.update(threshold=float(default_thres), made_by=made_by, sweep=sweep_record(total, all_t))
-    record[INPUTS_KEY] = digest
     print_sweep(stage, record)
-    evaluation.write_json(path, record)
+    write_result(path, record, digest)
     return record
 
 
@@ -162,7 +164,7 @@ class SeedJob:
 
 def _seed_job(job: SeedJob) -> str:
     img = job.image.read()
-    cams = load_cam(job.cam_file, ("keys", "high_res"))
+    cams = load_cam(job.cam_file, FULL_SIZE)
     save_png(job.out_file, seed_from_cams(img, cams, job.fg_thres, job.bg_thres), record=job.digest)
     return job.name
 

@@ -35,6 +35,11 @@ def _quiet_worker() -> None:
         pass
 
 
+def spawn_pool(processes: int, initializer: Callable = die_with_parent):
+    """A pool of ``processes`` spawned workers that die with this process (the one way the project makes them)."""
+    return mp.get_context("spawn").Pool(processes, initializer=initializer)
+
+
 def imap_ordered(fn: Callable, items: Sequence, workers: int, desc: str | None = None,
                  chunksize: int = 8) -> Iterator:
     """``fn(item)`` for every item, in order, under a progress bar: inline for ``workers`` <= 1, else in a
@@ -45,6 +50,6 @@ def imap_ordered(fn: Callable, items: Sequence, workers: int, desc: str | None =
     if n_proc == 1:
         yield from tqdm(map(fn, items), **bar)
         return
-    with mp.get_context("spawn").Pool(n_proc, initializer=_quiet_worker) as pool:
+    with spawn_pool(n_proc, _quiet_worker) as pool:
         yield from tqdm(pool.imap(fn, items, chunksize=chunksize), **bar)
 

@@ -44,6 +44,5 @@ def run(args) -> dict | None:
         print("segmentation network, after CRF: " + evaluation.format_summary(record["crf"]))
     if args.seg_crf:
         paper.print_beside({**record, **record["crf"]}, "seg_crf")
-    record[eval_runs.INPUTS_KEY] = digest
-    evaluation.write_json(path, record)
+    eval_runs.write_result(path, record, digest)
     return record

@@ -82,6 +82,5 @@ def run(args) -> dict | None:
     rate = lambda k: "n/a" if record[k] is None else f"{record[k]:.4f}"  # noqa: E731
     print(f"background fp {rate('bg_fp')} fn {rate('bg_fn')}; foreground mean fp {rate('fg_fp')} fn {rate('fg_fn')}")
     paper.print_beside(record)
-    record[eval_runs.INPUTS_KEY] = digest
-    evaluation.write_json(path, record)
+    eval_runs.write_result(path, record, digest)
     return record
